@@ -1,0 +1,52 @@
+"""The per-cell parameters of a grid: what may differ between cells of one compiled program."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["CELL_DTYPES", "Cell", "stack_cells"]
+
+
+class Cell(NamedTuple):
+    """One grid cell's dynamic parameters.
+
+    Each field is a scalar for a single cell; after :func:`stack_cells` each is a ``[C]`` array with
+    one entry per cell, the axis that ``jax.vmap`` maps over.
+    """
+
+    seed: jax.Array
+    width: jax.Array
+    clusters: jax.Array
+    out_dim: jax.Array
+    lr: jax.Array
+    weight_decay: jax.Array
+    temperature: jax.Array
+    dof: jax.Array
+    lam: jax.Array
+
+
+CELL_DTYPES: dict[str, type] = {
+    "seed": np.int32,
+    "width": np.int32,
+    "clusters": np.int32,
+    "out_dim": np.int32,
+    "lr": np.float32,
+    "weight_decay": np.float32,
+    "temperature": np.float32,
+    "dof": np.float32,
+    "lam": np.float32,
+}
+
+
+def stack_cells(cells: list[dict]) -> Cell:
+    """Stacks per-cell dicts (with every :class:`Cell` field) into one ``Cell`` of ``[C]`` arrays."""
+    return Cell(
+        **{
+            name: jnp.asarray(np.array([c[name] for c in cells], dtype=dtype))
+            for name, dtype in CELL_DTYPES.items()
+        }
+    )

@@ -1,0 +1,161 @@
+"""``make_train(spec)``: pure functions that train and evaluate one cell; vmap them over a grid.
+
+A cell's randomness comes from its seed alone: ``world``, ``init``, ``data`` and ``eval`` keys are
+folded from ``jax.random.key(seed)``, and step ``t`` draws its batch from ``fold_in(data_key, t)``.
+So training in chunks (for a progress bar or checkpoints) gives exactly the same result as one
+scan, and a cell's result never depends on the other cells of its grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from clj.cell import Cell
+from clj.data import Anchors
+from clj.encoders import make_encoder, unit_mask
+from clj.losses import LOSSES
+from clj.optim import make_optimizer
+from clj.spec import Spec
+
+__all__ = ["TrainState", "Trainer", "cell_keys", "make_train"]
+
+_WORLD, _INIT, _DATA, _EVAL, _POOL = range(5)
+
+
+class TrainState(NamedTuple):
+    """Everything a cell carries between steps.
+
+    Attributes:
+      step: int32 number of steps taken.
+      params: encoder parameters (padded pytree).
+      opt_state: optimiser state, holding the cell's learning rate and weight decay.
+      world: the data family's fixed structure for this cell.
+      pool: the fixed anchor pool (``[pool_size, dim]`` and labels) or an empty placeholder.
+    """
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    world: Any
+    pool: Anchors | None
+
+
+def cell_keys(seed: jax.Array) -> dict[str, jax.Array]:
+    """The independent PRNG keys of a cell, all derived from its seed."""
+    root = jax.random.key(seed)
+    names = {"world": _WORLD, "init": _INIT, "data": _DATA, "eval": _EVAL, "pool": _POOL}
+    return {name: jax.random.fold_in(root, i) for name, i in names.items()}
+
+
+def loss_fn(spec: Spec, z1: jax.Array, z2: jax.Array, cell: Cell) -> jax.Array:
+    """The spec's loss with the cell's hyper-parameters.
+
+    Args:
+      z1, z2: ``[B, max_out_dim]`` representations (zero beyond the cell's ``out_dim``).
+    """
+    if spec.loss == "spectral":
+        return LOSSES["spectral"](z1, z2)
+    if spec.loss == "spectral_lambda":
+        mask = unit_mask(cell.out_dim, spec.max_out_dim)
+        return LOSSES["spectral_lambda"](z1, z2, lam=cell.lam, mask=mask)
+    if spec.loss == "info_nce":
+        return LOSSES["info_nce"](z1, z2, temperature=cell.temperature)
+    if spec.loss == "t_info_nce":
+        return LOSSES["t_info_nce"](z1, z2, temperature=cell.temperature, dof=cell.dof)
+    raise ValueError(f"unknown loss {spec.loss!r}; choose from {', '.join(LOSSES)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """Pure per-cell functions for one :class:`Spec`; all are safe under ``jit`` and ``vmap``.
+
+    Attributes:
+      spec: the static configuration.
+      init: ``cell -> TrainState`` at step 0.
+      run: ``(state, cell, num_steps) -> (state, curve)``: ``num_steps`` more steps (a static
+        multiple of ``spec.log_every``); ``curve`` is ``[num_steps // log_every]``, the mean
+        training loss over each window of ``log_every`` steps.
+      encode: ``(params, cell, x) -> z``, ``[n, dim] -> [n, max_out_dim]``.
+      train: ``cell -> (state, curve)``: ``init`` then ``spec.steps`` steps in one scan.
+    """
+
+    spec: Spec
+    init: Callable[[Cell], TrainState]
+    run: Callable[[TrainState, Cell, int], tuple[TrainState, jax.Array]]
+    encode: Callable[[Any, Cell, jax.Array], jax.Array]
+    train: Callable[[Cell], tuple[TrainState, jax.Array]]
+
+
+def make_train(spec: Spec) -> Trainer:
+    """Builds the pure training functions of one cell for ``spec``."""
+    family = spec.family
+    model = make_encoder(spec.encoder, spec.depth, spec.max_width, spec.max_out_dim)
+    make_tx = make_optimizer(spec.optimizer)
+    if spec.loss not in LOSSES:
+        raise ValueError(f"unknown loss {spec.loss!r}; choose from {', '.join(LOSSES)}")
+
+    def encode(params: Any, cell: Cell, x: jax.Array) -> jax.Array:
+        return model.apply({"params": params}, x, cell.width, cell.out_dim)
+
+    def tx(cell: Cell) -> optax.GradientTransformation:
+        return make_tx(learning_rate=cell.lr, weight_decay=cell.weight_decay)
+
+    def init(cell: Cell) -> TrainState:
+        keys = cell_keys(cell.seed)
+        world = family.world(keys["world"], cell)
+        dummy = jnp.zeros((1, family.dim), jnp.float32)
+        params = model.init(keys["init"], dummy, cell.width, cell.out_dim)["params"]
+        pool = None
+        if spec.pool_size is not None:
+            pool = family.anchors(keys["pool"], world, cell, spec.pool_size)
+        return TrainState(jnp.zeros((), jnp.int32), params, tx(cell).init(params), world, pool)
+
+    def batch_at(state: TrainState, cell: Cell) -> tuple[jax.Array, jax.Array]:
+        key = jax.random.fold_in(cell_keys(cell.seed)["data"], state.step)
+        if state.pool is None:
+            views = family.sample(key, state.world, cell, spec.batch)
+        else:
+            k_index, k_views = jax.random.split(key)
+            index = jax.random.randint(k_index, (spec.batch,), 0, spec.pool_size)
+            anchors = jax.tree.map(lambda a: a[index], state.pool)
+            views = family.views(k_views, state.world, cell, anchors)
+        return views.x1, views.x2
+
+    def step(state: TrainState, cell: Cell) -> tuple[TrainState, jax.Array]:
+        x1, x2 = batch_at(state, cell)
+
+        def objective(params: Any) -> jax.Array:
+            x = jnp.concatenate([x1, x2], axis=0)
+            z = encode(params, cell, x)
+            return loss_fn(spec, z[: spec.batch], z[spec.batch :], cell)
+
+        loss, grads = jax.value_and_grad(objective)(state.params)
+        updates, opt_state = tx(cell).update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return state._replace(step=state.step + 1, params=params, opt_state=opt_state), loss
+
+    def run(state: TrainState, cell: Cell, num_steps: int) -> tuple[TrainState, jax.Array]:
+        if num_steps % spec.log_every:
+            raise ValueError(f"num_steps={num_steps} is not a multiple of {spec.log_every}")
+
+        def window(state: TrainState, _: None) -> tuple[TrainState, jax.Array]:
+            state, losses = jax.lax.scan(
+                lambda s, _: step(s, cell), state, None, length=spec.log_every
+            )
+            return state, jnp.mean(losses)
+
+        state, curve = jax.lax.scan(window, state, None, length=num_steps // spec.log_every)
+        chex.assert_shape(curve, (num_steps // spec.log_every,))
+        return state, curve
+
+    def train(cell: Cell) -> tuple[TrainState, jax.Array]:
+        return run(init(cell), cell, spec.steps)
+
+    return Trainer(spec=spec, init=init, run=run, encode=encode, train=train)
