@@ -14,7 +14,7 @@ from clj.train import Trainer, TrainState, cell_keys, loss_fn
 __all__ = ["METRICS", "make_evaluate"]
 
 METRICS: dict[str, str] = {
-    "loss": "training loss on held-out positive pairs",
+    "eval_loss": "the training objective on held-out positive pairs",
     "probe_fine": "linear-probe (ridge) accuracy on fine labels",
     "probe_coarse": "linear-probe (ridge) accuracy on coarse labels",
     "knn_fine": "k-NN accuracy on fine labels",
@@ -60,7 +60,7 @@ def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], d
             k_kmeans, z_test, family.fine_count(cell), n_fine, iters=spec.kmeans_iters
         )
         result = {
-            "loss": loss_fn(spec, z1, z2, cell),
+            "eval_loss": loss_fn(spec, z1, z2, cell),
             "probe_fine": jnp.mean(pred_fine == test.fine),
             "probe_coarse": jnp.mean(pred_coarse == test.coarse),
             "knn_fine": metrics.knn_accuracy(
@@ -79,7 +79,9 @@ def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], d
         finite_params = jnp.all(
             jnp.array([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(state.params)])
         )
-        diverged = ~(finite_params & jnp.all(jnp.isfinite(curve)) & jnp.isfinite(result["loss"]))
+        diverged = ~(
+            finite_params & jnp.all(jnp.isfinite(curve)) & jnp.isfinite(result["eval_loss"])
+        )
         result = {k: jnp.where(diverged, jnp.nan, v.astype(jnp.float32)) for k, v in result.items()}
         result["diverged"] = diverged.astype(jnp.int32)
         return result

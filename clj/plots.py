@@ -1,0 +1,139 @@
+"""Figures of a sweep: metric heatmaps over width × clusters, and loss curves."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+if TYPE_CHECKING:
+    from clj.sweep import SweepResult
+
+__all__ = ["HEATMAP_METRICS", "heatmap", "loss_curves", "save_plots"]
+
+HEATMAP_METRICS = ("probe_fine", "probe_coarse", "recovered_clusters", "kmeans_nmi")
+"""Metrics drawn as heatmaps by :func:`save_plots`."""
+
+GRID_AXES = ("width", "clusters", "seed", "cell", "program")
+FACET_CANDIDATES = (
+    "data",
+    "dim",
+    "encoder",
+    "depth",
+    "loss",
+    "optimizer",
+    "batch",
+    "steps",
+    "eval_size",
+    "out_dim",
+    "lr",
+    "weight_decay",
+    "temperature",
+    "dof",
+    "lam",
+)
+MAX_FACETS = 12
+
+
+def _facets(table: pd.DataFrame) -> list[str]:
+    """Axes other than width and clusters that take more than one value in ``table``."""
+    return [c for c in FACET_CANDIDATES if c in table and table[c].nunique() > 1]
+
+
+def heatmap(table: pd.DataFrame, metric: str, path: str | Path) -> Path:
+    """Draws ``metric`` over width (rows) × clusters (columns), one panel per other varying axis.
+
+    Each square shows the mean over seeds, written as ``mean ± standard deviation`` so the spread
+    is visible; diverged cells are left out of the mean (NaN).
+    """
+    facets = _facets(table)
+    groups = list(table.groupby(facets, sort=True)) if facets else [((), table)]
+    groups = groups[:MAX_FACETS]
+    cols = min(len(groups), 3)
+    rows = int(np.ceil(len(groups) / cols))
+    widths = sorted(table["width"].unique())
+    clusters = sorted(table["clusters"].unique())
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(1.1 * len(clusters) * cols + 2.0, 0.8 * len(widths) * rows + 1.5),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    finite = table[metric].to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    image = None
+    for ax, (key, group) in itertools.zip_longest(axes.flat, groups, fillvalue=(None, None)):
+        if group is None:
+            ax.axis("off")
+            continue
+        stats = group.groupby(["width", "clusters"])[metric].agg(["mean", "std"])
+        mean = stats["mean"].unstack().reindex(index=widths, columns=clusters)
+        std = stats["std"].unstack().reindex(index=widths, columns=clusters)
+        image = ax.imshow(mean.to_numpy(float), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        for (i, j), value in np.ndenumerate(mean.to_numpy(float)):
+            if np.isfinite(value):
+                spread = std.to_numpy(float)[i, j]
+                text = f"{value:.2f}" + (f"\n±{spread:.2f}" if np.isfinite(spread) else "")
+                shade = "white" if value < (vmin + vmax) / 2 else "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=shade)
+        ax.set_xticks(range(len(clusters)), [str(c) for c in clusters])
+        ax.set_yticks(range(len(widths)), [str(w) for w in widths])
+        ax.set_xlabel("clusters")
+        ax.set_ylabel("width")
+        key = key if isinstance(key, tuple) else (key,)
+        ax.set_title(", ".join(f"{f}={v}" for f, v in zip(facets, key, strict=True)), fontsize=9)
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.8, label=f"{metric} (mean over seeds)")
+    fig.suptitle(f"{metric}: mean ± sd over {table['seed'].nunique()} seeds")
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curves(table: pd.DataFrame, curves: pd.DataFrame, path: str | Path) -> Path:
+    """Training loss against step, mean over seeds, one line per width, one panel per clusters."""
+    merged = curves.merge(table[["cell", "width", "clusters", "seed", "program"]], on="cell")
+    facet_cols = [c for c in _facets(table)]
+    clusters = sorted(table["clusters"].unique())
+    fig, axes = plt.subplots(
+        1, len(clusters), figsize=(3.2 * len(clusters), 3.0), squeeze=False, sharey=False
+    )
+    cmap = plt.get_cmap("plasma")
+    widths = sorted(table["width"].unique())
+    for ax, c in zip(axes.flat, clusters, strict=True):
+        sub = merged[merged["clusters"] == c]
+        for n, w in enumerate(widths):
+            mean = sub[sub["width"] == w].groupby("step")["loss"].mean()
+            ax.plot(
+                mean.index, mean.to_numpy(), color=cmap(n / max(len(widths) - 1, 1)), label=f"w={w}"
+            )
+        ax.set_title(f"clusters={c}", fontsize=9)
+        ax.set_xlabel("step")
+    axes.flat[0].set_ylabel(
+        "training loss (mean over seeds"
+        + (" and " + ", ".join(facet_cols) if facet_cols else "")
+        + ")"
+    )
+    axes.flat[-1].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def save_plots(result: SweepResult, out: Path) -> list[Path]:
+    """Writes ``heatmap_<metric>.png`` for :data:`HEATMAP_METRICS` and ``loss_curves.png``."""
+    paths = [heatmap(result.table, m, out / f"heatmap_{m}.png") for m in HEATMAP_METRICS]
+    paths.append(loss_curves(result.table, result.curves, out / "loss_curves.png"))
+    return paths
