@@ -1,0 +1,51 @@
+"""clj: vectorized grids of small self-supervised learning experiments in JAX.
+
+A grid of cells (seeds × widths × cluster counts × output dims × …) trains in one compiled program
+per width bucket: data sampling, encoder and loss are pure functions, the training loop is a
+``jax.lax.scan``, and ``jax.vmap`` maps it over the cells.
+
+Typical use::
+
+    import clj
+
+    config = clj.SweepConfig(data="gaussian_mixture", widths=[4, 64], clusters=[2, 8], seeds=2)
+    result = clj.sweep(config)
+    result.table  # pandas DataFrame, one row per cell
+"""
+
+from clj import data, encoders, losses, metrics, optim
+from clj.cell import Cell, stack_cells
+from clj.config import ConfigError, SweepConfig, load_config
+from clj.evaluate import METRICS, make_evaluate
+from clj.presets import PRESETS, preset
+from clj.spec import Spec
+from clj.sweep import Program, SweepResult, plan_programs, run_program, sweep
+from clj.train import Trainer, TrainState, make_train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METRICS",
+    "PRESETS",
+    "Cell",
+    "ConfigError",
+    "Program",
+    "Spec",
+    "SweepConfig",
+    "SweepResult",
+    "TrainState",
+    "Trainer",
+    "data",
+    "encoders",
+    "load_config",
+    "losses",
+    "make_evaluate",
+    "make_train",
+    "metrics",
+    "optim",
+    "plan_programs",
+    "preset",
+    "run_program",
+    "stack_cells",
+    "sweep",
+]

@@ -8,6 +8,7 @@ plus a fixed price per extra compiled program, expressed in FLOPs.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 __all__ = ["COMPILE_FLOPS", "mlp_step_flops", "plan_buckets"]
@@ -27,7 +28,7 @@ def mlp_step_flops(dim: int, width: int, out_dim: int, depth: int, batch: int) -
         sizes = [dim, out_dim]
     else:
         sizes = [dim, *([width] * depth), out_dim]
-    per_row = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    per_row = sum(2 * a * b for a, b in itertools.pairwise(sizes))
     return 3.0 * per_row * 2 * batch
 
 

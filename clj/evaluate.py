@@ -21,10 +21,10 @@ METRICS: dict[str, str] = {
     "knn_coarse": "k-NN accuracy on coarse labels",
     "kmeans_nmi": "NMI between k-means clusters (k = number of fine clusters) and fine labels",
     "kmeans_ari": "ARI between k-means clusters and fine labels",
-    "recovered_clusters": "exp(mutual information) between fine labels and fine-probe predictions",
-    "recovered_coarse": "exp(mutual information) between coarse labels and coarse-probe predictions",
+    "recovered_clusters": "exp(mutual information) of fine labels and fine-probe predictions",
+    "recovered_coarse": "exp(mutual information) of coarse labels and coarse-probe predictions",
     "alignment": "mean squared distance of normalised positive pairs (lower is better)",
-    "uniformity": "log mean exp(-2 squared distance) of normalised features (lower is more uniform)",
+    "uniformity": "log mean exp(-2 squared distance) of normalised features (lower: more uniform)",
     "diverged": "1 if training produced a non-finite loss or parameter, else 0",
 }
 """Every metric of a cell's row in ``results.csv``, with what it measures."""

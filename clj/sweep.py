@@ -211,7 +211,8 @@ def _evaluate_in_batches(
     for start in range(0, total, batch):
         index = np.minimum(np.arange(start, start + batch), total - 1)
         out = evaluate(*_take((state, cells), index), curves[index])
-        parts.append(jax.tree.map(lambda a, n=min(batch, total - start): np.asarray(a)[:n], out))
+        kept = min(batch, total - start)
+        parts.append({k: np.asarray(v)[:kept] for k, v in out.items()})
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 

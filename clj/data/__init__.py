@@ -42,6 +42,7 @@ def make_family(name: str, dim: int, max_clusters: int, **options: Any) -> DataF
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ValueError(
-            f"unknown option {unknown[0]!r} for data family {name}; it has {', '.join(sorted(fields))}"
+            f"unknown option {unknown[0]!r} for data family {name}; "
+            f"it has {', '.join(sorted(fields))}"
         )
     return cls(dim=dim, max_clusters=max_clusters, **options)

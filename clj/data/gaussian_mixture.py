@@ -18,8 +18,8 @@ __all__ = ["GaussianMixture"]
 class GaussianMixture(DataFamily):
     """``clusters`` Gaussian clusters with centres drawn per seed.
 
-    Centres are ``radius · g / √dim`` with ``g`` standard normal, so they lie near a sphere of radius
-    ``radius`` and two centres are about ``radius·√2`` apart. An anchor is its centre plus
+    Centres are ``radius · g / √dim`` with ``g`` standard normal, so they lie near a sphere of
+    radius ``radius`` and two centres are about ``radius·√2`` apart. An anchor is its centre plus
     isotropic noise of total norm about ``spread``; a view adds noise of norm about ``noise``.
     The label is the cluster (fine and coarse labels coincide).
     """

@@ -1,0 +1,8 @@
+"""Test settings: small XLA optimisation effort, since tests are dominated by compile time."""
+
+import os
+
+# Must be set before JAX initialises its backend. Compiling with less LLVM optimisation roughly
+# halves compile time; the tiny shapes in these tests run fast either way.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
