@@ -43,7 +43,7 @@ CELL_DTYPES: dict[str, type] = {
 
 
 def stack_cells(cells: list[dict]) -> Cell:
-    """Stacks per-cell dicts (each with every :class:`Cell` field) into a ``Cell`` of ``[C]`` arrays."""
+    """Stacks per-cell dicts, each with every :class:`Cell` field, into ``[C]`` arrays."""
     return Cell(
         **{
             name: jnp.asarray(np.array([c[name] for c in cells], dtype=dtype))
