@@ -16,7 +16,7 @@ __all__ = ["HierarchicalMixture"]
 
 
 class HierarchicalWorld(NamedTuple):
-    """Fine-cluster centres ``[max_clusters, dim]``; each fine cluster's group ``[max_clusters]``."""
+    """Fine-cluster centres ``[max_clusters, dim]`` and their groups ``[max_clusters]``."""
 
     centres: jax.Array
     group: jax.Array
