@@ -19,7 +19,9 @@ from clj.config import ConfigError, SweepConfig, load_config
 from clj.evaluate import METRICS, make_evaluate
 from clj.presets import PRESETS, preset
 from clj.spec import Spec
-from clj.sweep import Program, SweepResult, plan_programs, run_program, sweep
+from clj.plan import Program, plan_programs
+from clj.runner import RunOptions, run_program
+from clj.sweep import SweepResult, sweep
 from clj.train import Trainer, TrainState, make_train
 
 __version__ = "0.1.0"
@@ -30,6 +32,7 @@ __all__ = [
     "Cell",
     "ConfigError",
     "Program",
+    "RunOptions",
     "Spec",
     "SweepConfig",
     "SweepResult",

@@ -112,8 +112,44 @@ def _parser() -> argparse.ArgumentParser:
         "--no-buckets", action="store_true", help="one program per static group, no width buckets"
     )
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sweep.add_argument(
+        "--resume", type=Path, metavar="DIR", help="continue the unfinished sweep in DIR"
+    )
+    sweep.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="STEPS",
+        help="save the whole grid state every STEPS steps (a multiple of --log-every)",
+    )
+    sweep.add_argument(
+        "--max-cells-per-chunk",
+        type=int,
+        metavar="N",
+        help="train at most N cells at once (default: from a memory estimate)",
+    )
+    sweep.add_argument("--devices", type=int, help="shard cells over the first N devices")
+    hosts = sweep.add_argument_group("many hosts (jax.distributed)")
+    hosts.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-process run, detecting the cluster (TPU pod, Slurm, ...)",
+    )
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    hosts.add_argument("--num-processes", type=int, help="number of processes")
+    hosts.add_argument("--process-id", type=int, help="this process's number, 0 .. N-1")
 
     sub.add_parser("list", help="data families, encoders, losses, optimisers, metrics, presets")
+
+    from clj import bench
+
+    bench.add_arguments(
+        sub.add_parser(
+            "bench",
+            help="time the reference grid against sequential PyTorch and JAX loops",
+            description="Times `clj sweep` on the reference grid end to end beside a sequential "
+            "PyTorch loop and a sequential JAX loop over the same cells, and prints the ratios.",
+        )
+    )
     return parser
 
 
@@ -136,23 +172,100 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     return SweepConfig.from_dict(overrides, source="command line")
 
 
+def _join_processes(args: argparse.Namespace) -> None:
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in explicit) and not all(v is not None for v in explicit):
+        raise UsageError("--coordinator, --num-processes and --process-id go together")
+    if args.num_processes is not None and not 0 <= args.process_id < args.num_processes:
+        raise UsageError(f"--process-id {args.process_id} is outside 0..{args.num_processes - 1}")
+    if args.distributed or args.coordinator is not None:
+        from clj.distributed import initialize
+
+        initialize(args.coordinator, args.num_processes, args.process_id)
+
+
+def _run_options(args: argparse.Namespace, run: dict[str, Any], config: Any) -> dict[str, Any]:
+    """Run options from the flags, falling back to those a resumed sweep was started with."""
+    options = {
+        "checkpoint_every": args.checkpoint_every or run.get("checkpoint_every"),
+        "max_cells_per_chunk": args.max_cells_per_chunk or run.get("max_cells_per_chunk"),
+        "devices": args.devices or run.get("devices"),
+    }
+    for name, value in options.items():
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise UsageError(f"--{name.replace('_', '-')} {value} must be a positive integer")
+    every = options["checkpoint_every"]
+    if every is not None and every % config.log_every:
+        raise UsageError(
+            f"--checkpoint-every {every} is not a multiple of log_every={config.log_every}"
+        )
+    return options
+
+
 def _run_sweep(args: argparse.Namespace) -> int:
+    import jax
     from rich.console import Console
 
-    from clj.io import prepare_out_dir, save_sweep
+    from clj.distributed import cell_mesh, is_main_process
+    from clj.io import CHECKPOINTS, prepare_out_dir, read_manifest, save_sweep, write_manifest
+    from clj.runner import RunOptions
     from clj.sweep import sweep
 
-    config = _config_from_args(args)
-    out = args.out
-    if out is None:
-        out = Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = prepare_out_dir(out, overwrite=args.overwrite)
-    console = Console(stderr=True)
-    console.print(f"clj sweep: {config.num_cells} cells -> {out}")
-    result = sweep(config, progress=not args.no_progress)
-    save_sweep(result, out, overwrite=True)
-    _print_summary(console, result, out)
+    _join_processes(args)
+    if args.resume is not None:
+        grid_flags = {*(f for _, f, _, _ in GRID_FLAGS), "seeds", "log_every", "pool_size"}
+        given = sorted(k for k in vars(args) if k in grid_flags)
+        if given or args.config or args.preset or args.out:
+            raise UsageError("--resume takes the grid from DIR; drop the other grid flags")
+        out = args.resume
+        config, run = read_manifest(out)
+    else:
+        config, run = _config_from_args(args), {}
+        out = args.out
+        if out is None:
+            out = Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        prepare_out_dir(out, overwrite=args.overwrite, create=False)
+    run = _run_options(args, run, config)
+    mesh = cell_mesh(run["devices"])
+    if run["max_cells_per_chunk"] and run["max_cells_per_chunk"] % mesh.size:
+        raise UsageError(
+            f"--max-cells-per-chunk {run['max_cells_per_chunk']} is not a multiple of the "
+            f"{mesh.size} devices of the mesh"
+        )
+    _barrier("clj-checked")
+    main = is_main_process()
+    if main and args.resume is None:
+        prepare_out_dir(out, overwrite=args.overwrite)
+        write_manifest(Path(out), config, run)
+    _barrier("clj-started")
+
+    console = Console(stderr=True, quiet=not main)
+    verb = "resuming" if args.resume is not None else "training"
+    console.print(
+        f"clj sweep: {verb} {config.num_cells} cells on {mesh.size} {jax.default_backend()} "
+        f"device(s) -> {out}"
+    )
+    options = RunOptions(
+        mesh=mesh,
+        max_cells_per_chunk=run["max_cells_per_chunk"],
+        checkpoint_dir=Path(out).absolute() / CHECKPOINTS,
+        checkpoint_every=run["checkpoint_every"],
+    )
+    result = sweep(config, progress=not args.no_progress, options=options)
+    if main:
+        save_sweep(result, out, overwrite=True, run=run)
+        _print_summary(console, result, Path(out))
+    _barrier("clj-finished")
     return 0
+
+
+def _barrier(name: str) -> None:
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def _print_summary(console: Any, result: Any, out: Path) -> None:
@@ -210,6 +323,12 @@ def _run_list(_: argparse.Namespace) -> int:
     return 0
 
 
+def _run_bench(args: argparse.Namespace) -> int:
+    from clj import bench
+
+    return bench.main(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clj`` command; returns the exit status."""
     from clj.config import ConfigError
@@ -217,9 +336,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        handler = {"sweep": _run_sweep, "list": _run_list}[args.command]
+        handler = {"sweep": _run_sweep, "list": _run_list, "bench": _run_bench}[args.command]
         return handler(args)
-    except (UsageError, ConfigError, OutputExistsError, NotADirectoryError, ValueError) as err:
+    except (
+        UsageError,
+        ConfigError,
+        OutputExistsError,
+        NotADirectoryError,
+        ValueError,
+        FileNotFoundError,
+    ) as err:
         print(f"clj: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,28 +6,37 @@ import json
 import platform
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 
 if TYPE_CHECKING:
+    from clj.config import SweepConfig
     from clj.sweep import SweepResult
 
-__all__ = ["OutputExistsError", "prepare_out_dir", "save_sweep"]
+__all__ = [
+    "CHECKPOINTS",
+    "OutputExistsError",
+    "prepare_out_dir",
+    "read_manifest",
+    "save_sweep",
+    "write_manifest",
+]
 
-RESULT_FILES = ("results.csv", "curves.csv", "config.json")
+CHECKPOINTS = "checkpoints"
+"""Sub-directory of a sweep's output holding its checkpoints until the results are written."""
 
 
 class OutputExistsError(FileExistsError):
     """The output directory already holds files and ``overwrite`` was not asked for."""
 
 
-def prepare_out_dir(out: str | Path, overwrite: bool = False) -> Path:
+def prepare_out_dir(out: str | Path, overwrite: bool = False, create: bool = True) -> Path:
     """Makes sure ``out`` can receive results, before any work is done.
 
     An absent or empty directory is fine. A non-empty one is refused unless ``overwrite``, in which
-    case only the files a sweep writes (results, curves, config, PNGs) are replaced; nothing else
-    in it is deleted.
+    case only the files a sweep writes (results, curves, config, PNGs, checkpoints) are replaced;
+    nothing else in it is deleted. With ``create=False`` this only checks.
 
     Raises:
       OutputExistsError: ``out`` is not empty and ``overwrite`` is false.
@@ -41,7 +50,9 @@ def prepare_out_dir(out: str | Path, overwrite: bool = False) -> Path:
             f"--out {str(path)!r} already exists and is not empty; "
             "choose another directory or pass --overwrite"
         )
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)  # a stale, unfinished sweep's
     return path
 
 
@@ -59,7 +70,39 @@ def environment() -> dict[str, object]:
     }
 
 
-def save_sweep(result: SweepResult, out: str | Path, overwrite: bool = False) -> Path:
+def write_manifest(out: Path, config: SweepConfig, run: dict[str, Any]) -> None:
+    """Writes ``config.json`` at the start of a sweep, so that ``--resume`` can find it."""
+    meta = {"status": "running", "config": config.to_dict(), "run": run}
+    _write(out / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+
+
+def read_manifest(out: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
+    """The config and run options of an unfinished sweep in ``out``, for ``--resume``.
+
+    Raises:
+      ConfigError: ``out`` holds no sweep, a finished one, or a malformed ``config.json``.
+    """
+    from clj.config import ConfigError, SweepConfig
+
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"--resume {str(out)!r}: no sweep there (no config.json)")
+    try:
+        meta = json.loads(path.read_text())
+        status, values, run = meta["status"], meta["config"], meta.get("run", {})
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ConfigError(f"--resume {str(out)!r}: config.json is malformed ({err})") from None
+    if status == "complete":
+        raise ConfigError(f"--resume {str(out)!r}: that sweep already finished")
+    return SweepConfig.from_dict(values, source=str(path)), run
+
+
+def save_sweep(
+    result: SweepResult,
+    out: str | Path,
+    overwrite: bool = False,
+    run: dict[str, Any] | None = None,
+) -> Path:
     """Writes a sweep's ``results.csv``, ``curves.csv``, ``config.json`` and plots into ``out``.
 
     Files are written to a temporary name and moved into place, so an interrupted save never
@@ -71,7 +114,9 @@ def save_sweep(result: SweepResult, out: str | Path, overwrite: bool = False) ->
     _write(path / "results.csv", lambda p: result.table.to_csv(p, index=False))
     _write(path / "curves.csv", lambda p: result.curves.to_csv(p, index=False))
     meta = {
+        "status": "complete",
         "config": result.config.to_dict(),
+        "run": run or {},
         "cells": len(result.table),
         "programs": result.programs,
         "wall_s": round(result.wall_s, 3),
@@ -79,6 +124,7 @@ def save_sweep(result: SweepResult, out: str | Path, overwrite: bool = False) ->
     }
     _write(path / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
     save_plots(result, path)
+    shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
     return path
 
 

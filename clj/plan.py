@@ -1,0 +1,110 @@
+"""Planning: split a grid into compiled programs, by static axes and then by width bucket.
+
+Cells that differ in a static axis (data family, dimension, encoder, depth, loss, optimiser,
+batch, steps, evaluation size) need programs of their own. Within one static group, cells are
+further split into width buckets when :mod:`clj.buckets`'s cost model says padding them all to the
+widest costs more than compiling another program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+
+from clj.buckets import COMPILE_FLOPS, mlp_step_flops, plan_buckets
+from clj.config import STATIC_AXES, SweepConfig
+from clj.data import make_family
+from clj.spec import Spec
+
+__all__ = ["Program", "plan_programs"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """One compiled program: a static :class:`Spec` and the cells that share it.
+
+    Attributes:
+      spec: static configuration (padded to the widest cell of this program).
+      cells: the cells' coordinates (dicts as :meth:`SweepConfig.cells` gives).
+      index: each cell's position in the whole grid.
+    """
+
+    spec: Spec
+    cells: tuple[dict[str, Any], ...]
+    index: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        """A short human-readable name for progress bars and logs."""
+        s = self.spec
+        width = f"width≤{s.max_width}" if s.encoder != "linear" else "linear"
+        return f"{s.family.name} {s.loss} {width} ({len(self.cells)} cells)"
+
+
+def plan_programs(
+    config: SweepConfig, backend: str | None = None, bucket_widths: bool | None = None
+) -> list[Program]:
+    """Splits the grid into programs: by static axes, then into width buckets.
+
+    Args:
+      config: the sweep.
+      backend: ``"cpu"``, ``"gpu"`` or ``"tpu"`` for the cost model (default: JAX's backend).
+      bucket_widths: override ``config.bucket_widths``.
+    """
+    backend = backend or jax.default_backend()
+    bucket = config.bucket_widths if bucket_widths is None else bucket_widths
+    groups: dict[tuple, list[int]] = {}
+    cells = config.cells()
+    for i, cell in enumerate(cells):
+        groups.setdefault(tuple(cell[a] for a in STATIC_AXES), []).append(i)
+
+    programs = []
+    for key, members in groups.items():
+        static = dict(zip(STATIC_AXES, key, strict=True))
+        widths = _width_buckets(config, static, [cells[i] for i in members], backend, bucket)
+        for bucket_widths_ in widths:
+            chosen = [i for i in members if cells[i]["width"] in bucket_widths_]
+            programs.append(_program(config, static, [cells[i] for i in chosen], chosen))
+    return programs
+
+
+def _width_buckets(
+    config: SweepConfig, static: dict, cells: list[dict], backend: str, bucket: bool
+) -> list[tuple[int, ...]]:
+    widths = sorted({c["width"] for c in cells})
+    if static["encoder"] == "linear" or not bucket:
+        return [tuple(widths)]
+    counts = {w: sum(c["width"] == w for c in cells) for w in widths}
+    out_dim = max(c["out_dim"] for c in cells)
+
+    def cost(width: int) -> float:
+        flops = mlp_step_flops(static["dim"], width, out_dim, static["depth"], static["batch"])
+        return flops * static["steps"]
+
+    return plan_buckets(counts, cost, COMPILE_FLOPS.get(backend, COMPILE_FLOPS["gpu"]))
+
+
+def _program(config: SweepConfig, static: dict, cells: list[dict], index: list[int]) -> Program:
+    family = make_family(
+        static["data"],
+        static["dim"],
+        max(c["clusters"] for c in cells),
+        **config.options_for(static["data"]),
+    )
+    spec = Spec(
+        family=family,
+        encoder=static["encoder"],
+        depth=static["depth"],
+        max_width=max(c["width"] for c in cells) if static["encoder"] != "linear" else 1,
+        max_out_dim=max(c["out_dim"] for c in cells),
+        loss=static["loss"],
+        optimizer=static["optimizer"],
+        batch=static["batch"],
+        steps=static["steps"],
+        eval_size=static["eval_size"],
+        log_every=config.log_every,
+        pool_size=config.pool_size,
+    )
+    return Program(spec=spec, cells=tuple(cells), index=tuple(index))
