@@ -187,9 +187,8 @@ def _join_processes(args: argparse.Namespace) -> None:
 def _run_options(args: argparse.Namespace, run: dict[str, Any], config: Any) -> dict[str, Any]:
     """Run options from the flags, falling back to those a resumed sweep was started with."""
     options = {
-        "checkpoint_every": args.checkpoint_every or run.get("checkpoint_every"),
-        "max_cells_per_chunk": args.max_cells_per_chunk or run.get("max_cells_per_chunk"),
-        "devices": args.devices or run.get("devices"),
+        name: getattr(args, name) if getattr(args, name) is not None else run.get(name)
+        for name in ("checkpoint_every", "max_cells_per_chunk", "devices")
     }
     for name, value in options.items():
         if value is not None and (isinstance(value, bool) or value < 1):

@@ -29,6 +29,12 @@ class ConfigError(ValueError):
     """A sweep configuration value that cannot be run; the message names the value."""
 
 
+MAX_WIDTH = 16384
+"""Largest hidden width a cell may ask for (a width-16384 MLP layer has 2^28 weights)."""
+
+MAX_OUT_DIM = 4096
+"""Largest representation dimension a cell may ask for."""
+
 STATIC_AXES = (
     "data",
     "dim",
@@ -136,9 +142,9 @@ class SweepConfig:
         _integers("depth", self.depth, minimum=0)
         _integers("batch", self.batch, minimum=2)
         _integers("eval_size", self.eval_size, minimum=16)
-        _integers("widths", self.widths, minimum=1)
+        _integers("widths", self.widths, minimum=1, maximum=MAX_WIDTH)
         _integers("clusters", self.clusters, minimum=1)
-        _integers("out_dims", self.out_dims, minimum=1)
+        _integers("out_dims", self.out_dims, minimum=1, maximum=MAX_OUT_DIM)
         _integers("log_every", (self.log_every,), minimum=1)
         _integers("seeds", (self.seeds,), minimum=1)
         _integers("steps", self.steps, minimum=1)
@@ -242,10 +248,12 @@ def _choose(what: str, values: tuple, known: Mapping) -> None:
             raise ConfigError(f"unknown {what} {value!r}; choose from {', '.join(known)}")
 
 
-def _integers(axis: str, values: tuple, minimum: int) -> None:
+def _integers(axis: str, values: tuple, minimum: int, maximum: int | None = None) -> None:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ConfigError(f"{axis}: {value!r} must be an integer ≥ {minimum}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{axis}: {value!r} is above the maximum of {maximum}")
 
 
 def _positive(axis: str, values: tuple) -> None:

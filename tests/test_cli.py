@@ -120,6 +120,8 @@ def test_overwrite_replaces_results_and_keeps_other_files(tmp_path: Path) -> Non
         (["--widths", "0"], "0"),
         (["--widths", "4,-3"], "-3"),
         (["--widths", "4,x"], "'x'"),
+        (["--widths", "4,100000"], "100000"),
+        (["--out-dims", "5000"], "5000"),
         (["--data", "gaussian_mixture", "--clusters", "5000"], "clusters=5000"),
         (["--data", "hypercube", "--dim", "8", "--clusters", "9"], "clusters=9"),
         (["--clusters", "6"], "clusters=6"),
