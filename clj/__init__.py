@@ -17,10 +17,10 @@ from clj import data, encoders, losses, metrics, optim
 from clj.cell import Cell, stack_cells
 from clj.config import ConfigError, SweepConfig, load_config
 from clj.evaluate import METRICS, make_evaluate
-from clj.presets import PRESETS, preset
-from clj.spec import Spec
 from clj.plan import Program, plan_programs
+from clj.presets import PRESETS, preset
 from clj.runner import RunOptions, run_program
+from clj.spec import Spec
 from clj.sweep import SweepResult, sweep
 from clj.train import Trainer, TrainState, make_train
 

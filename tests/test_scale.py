@@ -81,19 +81,15 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path: Path) -> None:
 def test_two_processes_write_the_same_results_as_one(tmp_path: Path) -> None:
     port = _free_port()
     args = [*GRID, "--steps", "20", "--out", str(tmp_path / "multi")]
+    join = ["--coordinator", f"localhost:{port}", "--num-processes", "2"]
     procs = [
         subprocess.Popen(
-            [
-                sys.executable, "-m", "clj.cli", "sweep", *args,
-                "--coordinator", f"localhost:{port}",
-                "--num-processes", "2",
-                "--process-id", str(i),
-            ],
+            [sys.executable, "-m", "clj.cli", "sweep", *args, *join, "--process-id", str(i)],
             env=_env(1),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in range(2)
     ]
     for proc in procs:
@@ -158,10 +154,8 @@ def test_an_incomplete_checkpoint_is_skipped(tmp_path: Path) -> None:
     ],
 )
 def test_bad_run_options(args, devices, named, tmp_path: Path) -> None:
-    proc = _clj(
-        "sweep", *GRID, "--steps", "20", *args, "--out", str(tmp_path / "o"),
-        devices=devices, check=False,
-    )  # fmt: skip
+    flags = [*GRID, "--steps", "20", *args, "--out", str(tmp_path / "o")]
+    proc = _clj("sweep", *flags, devices=devices, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert named in proc.stderr
