@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 
 from clj.cell import stack_cells
 from clj.checkpoint import ChunkCheckpoints
-from clj.distributed import cell_mesh, cell_sharding, gather, shard_cells
+from clj.distributed import cell_mesh, gather, per_device, shard_cells
 from clj.evaluate import make_evaluate
 from clj.memory import max_cells_per_chunk
 from clj.plan import Program
@@ -115,17 +115,15 @@ def run_program(
     per_chunk, chunks = chunk_plan(program, options)
     step_chunk = _step_chunk(spec, options.checkpoint_every)
 
-    # Every input and output has the cell axis first: shard it, replicate the rest.
-    sharded = cell_sharding(mesh)
-    init = jax.jit(jax.vmap(trainer.init), in_shardings=sharded, out_shardings=sharded)
+    init = jax.jit(per_device(jax.vmap(trainer.init), mesh))
     run = jax.jit(
-        jax.vmap(trainer.run, in_axes=(0, 0, None)),
+        lambda state, cells, num_steps: per_device(
+            jax.vmap(lambda s, c: trainer.run(s, c, num_steps)), mesh
+        )(state, cells),
         static_argnums=2,
         donate_argnums=0,
-        in_shardings=(sharded, sharded),
-        out_shardings=sharded,
     )
-    evaluate_all = jax.jit(jax.vmap(evaluate), in_shardings=sharded, out_shardings=sharded)
+    evaluate_all = jax.jit(per_device(jax.vmap(evaluate), mesh))
     compiled: dict[str, Any] = {}
     timings = {"compile_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     metrics_parts, curve_parts = [], []

@@ -479,3 +479,38 @@ def test_public_names():
     assert math.isclose(
         float(metrics.recovered_clusters(np.arange(4), np.arange(4), 4)), 4.0, rel_tol=1e-5
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The plain-JAX SPD solve behind the probe (no LAPACK call, which can deadlock CPU devices).
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", [1, 2, 7, 24])
+def test_spd_solve_matches_numpy(dim: int) -> None:
+    from clj.metrics._linalg import cholesky, spd_solve
+
+    rng = np.random.default_rng(dim)
+    m = rng.normal(size=(dim + 4, dim))
+    a = (m.T @ m + 0.1 * np.eye(dim)).astype(np.float32)
+    b = rng.normal(size=(dim, 3)).astype(np.float32)
+    np.testing.assert_allclose(cholesky(jnp.asarray(a)), np.linalg.cholesky(a), atol=1e-4)
+    np.testing.assert_allclose(
+        jax.jit(spd_solve)(a, b), np.linalg.solve(a.astype(np.float64), b), rtol=1e-3, atol=1e-4
+    )
+
+
+def test_evaluation_makes_no_lapack_call() -> None:
+    from clj import SweepConfig, make_evaluate, make_train
+    from clj.cell import stack_cells
+    from clj.plan import plan_programs
+
+    sizes = {"dim": 4, "widths": 4, "clusters": 3, "out_dims": 2, "seeds": 1}
+    config = SweepConfig(data="gaussian_mixture", steps=10, batch=8, eval_size=16, **sizes)
+    program = plan_programs(config)[0]
+    trainer = make_train(program.spec)
+    cells = stack_cells(list(program.cells))
+    state = jax.vmap(trainer.init)(cells)
+    curves = jnp.zeros((1, 1))
+    text = jax.jit(jax.vmap(make_evaluate(trainer))).lower(state, cells, curves).as_text()
+    assert "lapack" not in text.lower()

@@ -7,9 +7,9 @@ of crashing or silently scoring. Classes absent from ``y_train`` are never predi
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 
 from clj.metrics._distances import HIGHEST, sq_euclidean
+from clj.metrics._linalg import spd_solve
 
 
 def _all_finite(*arrays: jax.Array) -> jax.Array:
@@ -27,7 +27,8 @@ def _ridge_scores(
     """Ridge-regression class scores ``[n_test, num_classes]``, present classes, finiteness.
 
     Fits ``W, b = argmin ‖Y − Z W − b‖² + ridge · n_train · ‖W‖²`` with ``Y`` the one-hot
-    (0/1) targets, by centring ``Z`` and ``Y`` on the training set and a Cholesky solve of the
+    (0/1) targets, by centring ``Z`` and ``Y`` on the training set and a (plain-JAX) Cholesky
+    solve of the
     ``[dim, dim]`` system ``(ZcᵀZc + ridge · n_train · I) W = ZcᵀYc``. All-zero feature columns
     get zero weight. Also returns ``present`` ``[num_classes]`` (the class occurs in ``y_train``)
     and ``finite`` (scalar: all input features are finite; if not they were zeroed).
@@ -46,7 +47,7 @@ def _ridge_scores(
     zc = z_train - z_mean
     gram = jnp.matmul(zc.T, zc, precision=HIGHEST) + ridge * n * jnp.eye(dim, dtype=zc.dtype)
     rhs = jnp.matmul(zc.T, targets - y_mean, precision=HIGHEST)  # [dim, c]
-    weights = jsl.cho_solve(jsl.cho_factor(gram, lower=True), rhs)
+    weights = spd_solve(gram, rhs)
     scores = jnp.matmul(z_test - z_mean, weights, precision=HIGHEST) + y_mean
     return scores, present, finite
 
