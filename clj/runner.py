@@ -85,6 +85,15 @@ def chunk_plan(program: Program, options: RunOptions) -> tuple[int, int]:
     return per_chunk, chunks
 
 
+def _run_once_options() -> dict[str, Any]:
+    """Compiler options for initialisation, which runs once per chunk of cells.
+
+    On the CPU, LLVM's optimisations take most of its compile time and buy nothing for code that
+    runs once, so they are skipped there (evaluation and training keep full optimisation).
+    """
+    return {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else {}
+
+
 def _step_chunk(spec: Any, checkpoint_every: int | None) -> int:
     windows = max(1, spec.curve_length // PROGRESS_UPDATES)
     chunk = windows * spec.log_every
@@ -148,7 +157,7 @@ def run_program(
         cells = shard_cells(stack_cells([program.cells[i] for i in index]), mesh)
         t0 = time.perf_counter()
         if not compiled:
-            compiled["init"] = init.lower(cells).compile()
+            compiled["init"] = init.lower(cells).compile(_run_once_options())
         state = compiled["init"](cells)
         curves = shard_cells(np.full((per_chunk, spec.curve_length), np.nan, np.float32), mesh)
         if not compiled.get("eval"):
