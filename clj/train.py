@@ -117,24 +117,23 @@ def make_train(spec: Spec) -> Trainer:
             pool = family.anchors(keys["pool"], world, cell, spec.pool_size)
         return TrainState(jnp.zeros((), jnp.int32), params, tx(cell).init(params), world, pool)
 
-    def batch_at(state: TrainState, cell: Cell) -> tuple[jax.Array, jax.Array]:
+    def batch_at(state: TrainState, cell: Cell) -> jax.Array:
+        """Step ``state.step``'s positive pairs, ``[2, batch, dim]``."""
         key = jax.random.fold_in(cell_keys(cell.seed)["data"], state.step)
         if state.pool is None:
-            views = family.sample(key, state.world, cell, spec.batch)
-        else:
-            k_index, k_views = jax.random.split(key)
-            index = jax.random.randint(k_index, (spec.batch,), 0, spec.pool_size)
-            anchors = jax.tree.map(lambda a: a[index], state.pool)
-            views = family.views(k_views, state.world, cell, anchors)
-        return views.x1, views.x2
+            return family.sample_pair(key, state.world, cell, spec.batch)
+        k_index, k_views = jax.random.split(key)
+        index = jax.random.randint(k_index, (spec.batch,), 0, spec.pool_size)
+        return family.view_pair(k_views, state.world, cell, state.pool.x[index])
 
     def step(state: TrainState, cell: Cell) -> tuple[TrainState, jax.Array]:
-        x1, x2 = batch_at(state, cell)
+        pair = batch_at(state, cell)
 
         def objective(params: Any) -> jax.Array:
-            x = jnp.concatenate([x1, x2], axis=0)
-            z = encode(params, cell, x)
-            return loss_fn(spec, z[: spec.batch], z[spec.batch :], cell)
+            # Both views in one [2B, dim] batch; the reshapes are free.
+            z = encode(params, cell, pair.reshape(2 * spec.batch, -1))
+            z = z.reshape(2, spec.batch, -1)
+            return loss_fn(spec, z[0], z[1], cell)
 
         loss, grads = jax.value_and_grad(objective)(state.params)
         updates, opt_state = tx(cell).update(grads, state.opt_state, state.params)

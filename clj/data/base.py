@@ -97,15 +97,20 @@ class DataFamily:
         """One random view of each row of ``x`` (``[n, dim]`` to ``[n, dim]``)."""
         raise NotImplementedError
 
+    def view_pair(self, key: jax.Array, world: Any, cell: Cell, x: jax.Array) -> jax.Array:
+        """Two independent augmentations of each row of ``x``, as one ``[2, n, dim]`` array."""
+        keys = jax.random.split(key)
+        return jax.vmap(lambda k: self.augment(k, world, cell, x))(keys)
+
     def views(self, key: jax.Array, world: Any, cell: Cell, anchors: Anchors) -> Views:
         """Two independent augmentations of the same anchors."""
-        k1, k2 = jax.random.split(key)
-        return Views(
-            self.augment(k1, world, cell, anchors.x),
-            self.augment(k2, world, cell, anchors.x),
-            anchors.fine,
-            anchors.coarse,
-        )
+        pair = self.view_pair(key, world, cell, anchors.x)
+        return Views(pair[0], pair[1], anchors.fine, anchors.coarse)
+
+    def sample_pair(self, key: jax.Array, world: Any, cell: Cell, n: int) -> jax.Array:
+        """``n`` positive pairs as one ``[2, n, dim]`` array (the views of :meth:`sample`)."""
+        k_anchor, k_views = jax.random.split(key)
+        return self.view_pair(k_views, world, cell, self.anchors(k_anchor, world, cell, n).x)
 
     def sample(self, key: jax.Array, world: Any, cell: Cell, n: int) -> Views:
         """``n`` positive pairs: fresh anchors, each augmented twice."""
