@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from clj.config import CELL_AXES, STATIC_AXES
+
 if TYPE_CHECKING:
     from clj.sweep import SweepResult
 
@@ -21,24 +23,11 @@ __all__ = ["HEATMAP_METRICS", "heatmap", "loss_curves", "save_plots"]
 HEATMAP_METRICS = ("probe_fine", "probe_coarse", "recovered_clusters", "kmeans_nmi")
 """Metrics drawn as heatmaps by :func:`save_plots`."""
 
-GRID_AXES = ("width", "clusters", "seed", "cell", "program")
-FACET_CANDIDATES = (
-    "data",
-    "dim",
-    "encoder",
-    "depth",
-    "loss",
-    "optimizer",
-    "batch",
-    "steps",
-    "eval_size",
-    "out_dim",
-    "lr",
-    "weight_decay",
-    "temperature",
-    "dof",
-    "lam",
+FACET_CANDIDATES = tuple(
+    axis for axis in (*STATIC_AXES, *CELL_AXES.values()) if axis not in ("width", "clusters")
 )
+"""Axes that get a panel of their own when they take more than one value."""
+
 MAX_FACETS = 12
 
 
