@@ -6,7 +6,8 @@ another's caches or threads:
 
 1. ``clj sweep --preset reference --out TMP --no-progress`` as a subprocess: whole-process wall
    time (start-up, planning, compiling, training, evaluating, writing results and plots), and from
-   its ``config.json`` the compile, train and evaluation seconds of every program.
+   its ``config.json`` the compile, train and evaluation seconds of every program. It runs on the
+   CPU devices ``clj sweep`` chooses itself (one per core) unless ``--cpu-devices N``.
 2. A sequential PyTorch loop (:func:`clj._baselines.torch_loop`): each cell's exact-width
    ``nn.Sequential`` MLP, ``torch.optim.Adam``, fresh batches of the same distribution, the same
    spectral loss and steps, then held-out features, held-out loss and a ridge probe. Its time is
@@ -56,6 +57,25 @@ TARGET_VS_TORCH = 3.0
 """The speed-up over the PyTorch loop that ``clj sweep`` aims at on the reference grid."""
 
 _SCALAR_FIELDS = {"seeds", "log_every", "pool_size"}
+
+
+_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment without a CPU device count in ``XLA_FLAGS``.
+
+    ``clj``'s command line sets one CPU device per core before JAX starts; the measured
+    subprocesses must not inherit that choice: ``clj sweep`` makes its own, and the sequential JAX
+    loop runs as a user's plain script would, on JAX's default single CPU device.
+    """
+    env = dict(os.environ)
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith(_DEVICE_COUNT_FLAG)]
+    if flags:
+        env["XLA_FLAGS"] = " ".join(flags)
+    else:
+        env.pop("XLA_FLAGS", None)
+    return env
 
 
 class BenchError(RuntimeError):
@@ -110,7 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="run clj sweep on N CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=N)",
+        help="run clj sweep on N CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=N; "
+        "default: clj sweep's own choice, one per core)",
     )
     parser.add_argument("--out", type=Path, default=None, metavar="FILE", help="write JSON here")
     parser.add_argument(
@@ -207,7 +228,8 @@ def time_sweep(
       preset, overrides: the grid, as ``clj sweep --preset PRESET --KEY VALUE …``.
       out: ``--out`` directory.
       cpu_devices: if set, the subprocess runs with
-        ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (added to any ``XLA_FLAGS``).
+        ``XLA_FLAGS=--xla_force_host_platform_device_count=N``; otherwise without that flag, so
+        ``clj sweep`` picks its own default (one CPU device per core).
 
     Returns:
       ``wall_s`` (whole process), ``sweep_s`` (the sweep's own planning-to-last-result time),
@@ -216,10 +238,10 @@ def time_sweep(
     """
     argv = ["sweep", "--preset", preset, *_sweep_flags(overrides), "--out", str(out)]
     argv += ["--no-progress"]
-    env = dict(os.environ)
+    env = _clean_env()
     prefix = ""
     if cpu_devices is not None:
-        flag = f"--xla_force_host_platform_device_count={cpu_devices}"
+        flag = f"{_DEVICE_COUNT_FLAG}={cpu_devices}"
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()
         prefix = f"XLA_FLAGS={flag} "
     t0 = time.perf_counter()
@@ -263,7 +285,7 @@ def time_baseline(
         if index is not None:
             argv += ["--index", ",".join(str(i) for i in index)]
         t0 = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, env=_clean_env())
         wall = time.perf_counter() - t0
         if done.returncode != 0:
             raise BenchError(f"{loop} loop failed ({done.returncode}):\n{done.stderr[-4000:]}")
@@ -515,7 +537,8 @@ def print_report(console: Any, report: Mapping[str, Any]) -> None:
         table.add_row(
             "clj sweep, whole process",
             f"{clj['wall_s']:.1f}",
-            f"{len(clj['programs'])} programs{runs(clj)}",
+            f"{len(clj['programs'])} programs on {clj['environment'].get('devices', '?')} "
+            f"{clj['environment'].get('backend', '')} device(s){runs(clj)}",
         )
         table.add_row("  compile", f"{clj['compile_s']:.1f}", "")
         table.add_row("  train", f"{clj['train_s']:.1f}", "")

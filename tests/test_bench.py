@@ -70,6 +70,13 @@ def test_torch_loop_fields():
     assert out["total_s"] == pytest.approx(out["train_s"] + out["eval_s"])
 
 
+def test_measured_processes_do_not_inherit_a_cpu_device_count(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_foo=1 --xla_force_host_platform_device_count=2")
+    assert bench._clean_env()["XLA_FLAGS"] == "--xla_foo=1"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    assert "XLA_FLAGS" not in bench._clean_env()
+
+
 def test_median_run_keeps_every_figure():
     runs = [{"wall_s": 3.0, "n": 0}, {"wall_s": 1.0, "n": 1}, {"wall_s": 2.0, "n": 2}]
     median = bench._median_run(runs, "wall_s")
