@@ -77,6 +77,17 @@ def test_measured_processes_do_not_inherit_a_cpu_device_count(monkeypatch):
     assert "XLA_FLAGS" not in bench._clean_env()
 
 
+def test_missing_torch_is_reported_in_one_line_and_skipped(monkeypatch):
+    monkeypatch.setattr(bench, "torch_available", lambda: None)
+    lines = []
+    report = bench.run_bench(
+        "reference", TINY, torch=True, jax_loop=False, clj=False, log=lines.append
+    )
+    assert report["torch"] == {"skipped": "torch is not installed"}
+    assert sum("PyTorch is not installed" in line for line in lines) == 1
+    assert report["ratios"] == {}
+
+
 def test_median_run_keeps_every_figure():
     runs = [{"wall_s": 3.0, "n": 0}, {"wall_s": 1.0, "n": 1}, {"wall_s": 2.0, "n": 2}]
     median = bench._median_run(runs, "wall_s")
