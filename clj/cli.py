@@ -1,4 +1,4 @@
-"""The ``clj`` command: ``clj sweep``, ``clj list``.
+"""The ``clj`` command: ``clj sweep``, ``clj reproduce``, ``clj list``, ``clj bench``.
 
 Errors in what the user asked for are reported as one line, ``clj: error: ...``, with exit
 status 2; nothing on disk is overwritten unless ``--overwrite`` is given.
@@ -138,6 +138,20 @@ def _parser() -> argparse.ArgumentParser:
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
     hosts.add_argument("--num-processes", type=int, help="number of processes")
     hosts.add_argument("--process-id", type=int, help="this process's number, 0 .. N-1")
+
+    reproduce = sub.add_parser(
+        "reproduce",
+        help="reproduce a paper's claim: results.csv, figures and summary.md",
+        description="Run one reproduction (or all of them) and write results.csv, PNG figures "
+        "and a summary.md stating the prediction, the measured numbers and the verdict.",
+    )
+    reproduce.add_argument("name", help="experiment name (clj list), or 'all'")
+    reproduce.add_argument("--quick", action="store_true", help="the CPU-sized version")
+    reproduce.add_argument(
+        "--out", help="output directory (default runs/NAME; for all, one sub-directory each)"
+    )
+    reproduce.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    reproduce.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     sub.add_parser("list", help="data families, encoders, losses, optimisers, metrics, presets")
 
@@ -290,6 +304,47 @@ def _print_summary(console: Any, result: Any, out: Path) -> None:
     console.print(f"wrote {out}/results.csv, curves.csv, config.json and plots")
 
 
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from clj.io import prepare_out_dir
+    from clj.reproduce import EXPERIMENTS, get_experiment, run_experiment
+
+    if args.name == "all":
+        names = list(EXPERIMENTS)
+        root = Path(args.out or "runs/reproduce")
+        outs = {name: root / name for name in names}
+    else:
+        get_experiment(args.name)  # names an unknown experiment before anything runs
+        names = [args.name]
+        outs = {args.name: Path(args.out or Path("runs") / args.name)}
+    for out in outs.values():
+        prepare_out_dir(out, overwrite=args.overwrite, create=False)
+    console = Console(stderr=True)
+    verdicts = {}
+    for name in names:
+        size = "quick" if args.quick else "full"
+        console.print(f"clj reproduce: {name} ({size}) -> {outs[name]}")
+        report = run_experiment(
+            name,
+            outs[name],
+            quick=args.quick,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+        verdicts[name] = report
+        console.print(f"  {name}: {report.verdict} ({report.wall_s:.0f} s)")
+        for check in report.checks:
+            mark = "[green]✓[/green]" if check.passed else "[red]✗[/red]"
+            console.print(
+                f"    {mark} {check.name}: {check.measured_text()} (predicted {check.predicted})",
+                highlight=False,
+            )
+    if len(names) > 1:
+        console.print("summary: " + ", ".join(f"{n} {r.verdict}" for n, r in verdicts.items()))
+    return 0
+
+
 def _run_list(_: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -300,6 +355,7 @@ def _run_list(_: argparse.Namespace) -> int:
     from clj.losses import LOSSES
     from clj.optim import OPTIMIZERS
     from clj.presets import PRESETS
+    from clj.reproduce import EXPERIMENTS, get_experiment
 
     def first_line(doc: str | None) -> str:
         return (doc or "").strip().splitlines()[0] if doc else ""
@@ -309,7 +365,8 @@ def _run_list(_: argparse.Namespace) -> int:
         "encoders (--encoder)": ENCODER_DESCRIPTIONS,
         "losses (--loss)": {n: first_line(f.__doc__) for n, f in LOSSES.items()},
         "optimizers (--optimizer)": {n: first_line(f.__doc__) for n, f in OPTIMIZERS.items()},
-        "experiments (--preset)": {n: d for n, (d, _) in PRESETS.items()},
+        "presets (clj sweep --preset)": {n: d for n, (d, _) in PRESETS.items()},
+        "reproductions (clj reproduce)": {n: get_experiment(n).title for n in EXPERIMENTS},
         "metrics (results.csv columns)": METRICS,
     }
     console = Console()
@@ -352,7 +409,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        handler = {"sweep": _run_sweep, "list": _run_list, "bench": _run_bench}[args.command]
+        handler = {
+            "sweep": _run_sweep,
+            "reproduce": _run_reproduce,
+            "list": _run_list,
+            "bench": _run_bench,
+        }[args.command]
         return handler(args)
     except (
         UsageError,

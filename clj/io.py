@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ __all__ = [
     "prepare_out_dir",
     "read_manifest",
     "save_sweep",
+    "write_atomically",
     "write_manifest",
 ]
 
@@ -73,7 +75,7 @@ def environment() -> dict[str, object]:
 def write_manifest(out: Path, config: SweepConfig, run: dict[str, Any]) -> None:
     """Writes ``config.json`` at the start of a sweep, so that ``--resume`` can find it."""
     meta = {"status": "running", "config": config.to_dict(), "run": run}
-    _write(out / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    write_atomically(out / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
 
 
 def read_manifest(out: str | Path) -> tuple[SweepConfig, dict[str, Any]]:
@@ -111,8 +113,8 @@ def save_sweep(
     from clj.plots import save_plots
 
     path = prepare_out_dir(out, overwrite=overwrite)
-    _write(path / "results.csv", lambda p: result.table.to_csv(p, index=False))
-    _write(path / "curves.csv", lambda p: result.curves.to_csv(p, index=False))
+    write_atomically(path / "results.csv", lambda p: result.table.to_csv(p, index=False))
+    write_atomically(path / "curves.csv", lambda p: result.curves.to_csv(p, index=False))
     meta = {
         "status": "complete",
         "config": result.config.to_dict(),
@@ -122,13 +124,17 @@ def save_sweep(
         "wall_s": round(result.wall_s, 3),
         "environment": environment(),
     }
-    _write(path / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    write_atomically(
+        path / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n")
+    )
     save_plots(result, path)
     shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
     return path
 
 
-def _write(target: Path, write: callable) -> None:
+def write_atomically(target: Path, write: Callable[[Path], Any]) -> None:
+    """Writes through ``write(partial_path)`` then moves the file into place, so a crash never
+    leaves a truncated ``target``."""
     partial = target.with_name(target.name + ".partial")
     write(partial)
     shutil.move(partial, target)

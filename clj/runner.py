@@ -44,12 +44,15 @@ class RunOptions:
         the mesh size.
       checkpoint_dir: where finished chunks and training checkpoints go (default: none).
       checkpoint_every: steps between training checkpoints (a multiple of ``log_every``).
+      keep_states: also return each cell's final state (parameters, world and pool, without the
+        optimiser state) on the host, for analyses beyond :data:`clj.evaluate.METRICS`.
     """
 
     mesh: Mesh | None = None
     max_cells_per_chunk: int | None = None
     checkpoint_dir: str | Path | None = None
     checkpoint_every: int | None = None
+    keep_states: bool = False
 
 
 @dataclasses.dataclass
@@ -61,6 +64,8 @@ class ProgramResult:
       curves: ``[C, steps // log_every]`` mean training loss per window.
       timings: seconds spent compiling, training and evaluating (this process, this run).
       chunk_cells: cells per chunk; chunks: number of chunks.
+      states: with ``RunOptions.keep_states``, the final :class:`~clj.train.TrainState` of every
+        cell as host arrays with a leading ``[C]`` axis (``opt_state`` dropped); else ``None``.
     """
 
     metrics: dict[str, np.ndarray]
@@ -68,6 +73,7 @@ class ProgramResult:
     timings: dict[str, float]
     chunk_cells: int
     chunks: int
+    states: Any = None
 
 
 def chunk_plan(program: Program, options: RunOptions) -> tuple[int, int]:
@@ -135,7 +141,7 @@ def run_program(
     evaluate_all = jax.jit(per_device(jax.vmap(evaluate), mesh))
     compiled: dict[str, Any] = {}
     timings = {"compile_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
-    metrics_parts, curve_parts = [], []
+    metrics_parts, curve_parts, state_parts = [], [], []
 
     for chunk in range(chunks):
         index = np.arange(chunk * per_chunk, (chunk + 1) * per_chunk)
@@ -146,7 +152,7 @@ def run_program(
             if options.checkpoint_dir is not None
             else None
         )
-        saved = store.load_result() if store is not None else None
+        saved = store.load_result() if store is not None and not options.keep_states else None
         if saved is not None:
             curve_parts.append(saved.pop("curves")[:real])
             metrics_parts.append({k: v[:real] for k, v in saved.items()})
@@ -197,6 +203,9 @@ def run_program(
             store.save_result({**result, "curves": host_curves})
         metrics_parts.append({k: v[:real] for k, v in result.items()})
         curve_parts.append(host_curves[:real])
+        if options.keep_states:
+            kept = gather(state._replace(opt_state=None))
+            state_parts.append(jax.tree.map(lambda a, real=real: a[:real], kept))
 
     return ProgramResult(
         metrics={k: np.concatenate([p[k] for p in metrics_parts]) for k in metrics_parts[0]},
@@ -204,4 +213,5 @@ def run_program(
         timings=timings,
         chunk_cells=per_chunk,
         chunks=chunks,
+        states=jax.tree.map(lambda *a: np.concatenate(a), *state_parts) if state_parts else None,
     )

@@ -40,6 +40,8 @@ class SweepResult:
         ``log_every`` steps ending at ``step``).
       programs: per program: its label, padding, cell count, chunking and timings.
       wall_s: seconds from planning to the last result.
+      states: with ``RunOptions(keep_states=True)``, one ``(program, states)`` pair per program:
+        the program and its cells' final states (host arrays, cells in ``program.cells`` order).
     """
 
     config: SweepConfig
@@ -47,6 +49,7 @@ class SweepResult:
     curves: pd.DataFrame
     programs: list[dict[str, Any]]
     wall_s: float
+    states: list[tuple[Program, Any]] | None = None
 
     def save(self, out: str | Path, overwrite: bool = False) -> Path:
         """Writes ``results.csv``, ``curves.csv``, ``config.json`` and the plots into ``out``."""
@@ -81,11 +84,14 @@ def sweep(
     rows: list[dict[str, Any] | None] = [None] * config.num_cells
     curve_rows = []
     summaries = []
+    states = []
     show = progress and jax.process_index() == 0
     with StepProgress(total, enabled=show) as bar:
         for number, program in enumerate(programs):
             bar.start_program(f"[{number + 1}/{len(programs)}] {program.label}")
             result = run_program(program, number, options, on_steps=bar.advance)
+            if result.states is not None:
+                states.append((program, result.states))
             steps = np.arange(1, program.spec.curve_length + 1) * program.spec.log_every
             for j, (cell, i) in enumerate(zip(program.cells, program.index, strict=True)):
                 row = {"cell": i, **cell, "program": number}
@@ -109,4 +115,5 @@ def sweep(
             )
     table = pd.DataFrame(rows)[["cell", *STATIC_AXES, *CELL_COLUMNS, "program", *METRICS]]
     curves = pd.concat(curve_rows).sort_values(["cell", "step"]).reset_index(drop=True)
-    return SweepResult(config, table, curves, summaries, time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    return SweepResult(config, table, curves, summaries, wall, states or None)

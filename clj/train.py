@@ -96,13 +96,18 @@ class Trainer:
 def make_train(spec: Spec) -> Trainer:
     """Builds the pure training functions of one cell for ``spec``."""
     family = spec.family
-    model = make_encoder(spec.encoder, spec.depth, spec.max_width, spec.max_out_dim)
+    model = make_encoder(
+        spec.encoder, spec.depth, spec.max_width, spec.max_out_dim, family.input_shape
+    )
     make_tx = make_optimizer(spec.optimizer)
     if spec.loss not in LOSSES:
         raise ValueError(f"unknown loss {spec.loss!r}; choose from {', '.join(LOSSES)}")
 
     def encode(params: Any, cell: Cell, x: jax.Array) -> jax.Array:
-        return model.apply({"params": params}, x, cell.width, cell.out_dim)
+        return model.apply({"params": params}, x, *cell_values(cell))
+
+    def cell_values(cell: Cell) -> tuple[jax.Array, ...]:
+        return tuple(getattr(cell, name) for name in model.cell_inputs)
 
     def tx(cell: Cell) -> optax.GradientTransformation:
         return make_tx(learning_rate=cell.lr, weight_decay=cell.weight_decay)
@@ -111,7 +116,7 @@ def make_train(spec: Spec) -> Trainer:
         keys = cell_keys(cell.seed)
         world = family.world(keys["world"], cell)
         dummy = jnp.zeros((1, family.dim), jnp.float32)
-        params = model.init(keys["init"], dummy, cell.width, cell.out_dim)["params"]
+        params = model.init(keys["init"], dummy, *cell_values(cell))["params"]
         pool = None
         if spec.pool_size is not None:
             pool = family.anchors(keys["pool"], world, cell, spec.pool_size)

@@ -71,6 +71,11 @@ class DataFamily:
             )
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input before it is flattened to ``[dim]`` (e.g. ``(P, L)`` patches)."""
+        return (self.dim,)
+
+    @property
     def num_fine_classes(self) -> int:
         """Static upper bound on the number of fine labels."""
         return self.max_clusters

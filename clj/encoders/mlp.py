@@ -10,7 +10,7 @@ the unpadded network of its own width.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from clj.random import indexed_normal
 
-__all__ = ["ENCODERS", "MaskedDense", "MaskedMLP", "make_encoder", "unit_mask"]
+__all__ = ["MaskedDense", "MaskedMLP", "unit_mask"]
 
 
 def unit_mask(active: jax.Array | int, size: int) -> jax.Array:
@@ -74,6 +74,9 @@ class MaskedMLP(nn.Module):
     max_width: int
     max_out_dim: int
 
+    cell_inputs: ClassVar[tuple[str, ...]] = ("width", "out_dim")
+    """The :class:`~clj.cell.Cell` fields passed after ``x``, in order."""
+
     @nn.compact
     def __call__(self, x: jax.Array, width: jax.Array, out_dim: jax.Array) -> jax.Array:
         """Encodes ``x`` ``[B, dim]`` to ``[B, max_out_dim]``.
@@ -97,28 +100,3 @@ class MaskedMLP(nn.Module):
             in_mask = hidden_mask
         out_mask = unit_mask(out_dim, self.max_out_dim)
         return MaskedDense(self.max_out_dim, name="out")(h, in_mask, out_mask)
-
-
-def _mlp(depth: int, max_width: int, max_out_dim: int) -> nn.Module:
-    return MaskedMLP(depth=depth, max_width=max_width, max_out_dim=max_out_dim)
-
-
-def _linear(depth: int, max_width: int, max_out_dim: int) -> nn.Module:
-    del depth, max_width
-    return MaskedMLP(depth=0, max_width=1, max_out_dim=max_out_dim)
-
-
-ENCODERS: dict[str, Callable[[int, int, int], nn.Module]] = {"mlp": _mlp, "linear": _linear}
-"""Encoder constructors ``(depth, max_width, max_out_dim) -> module`` by name."""
-
-ENCODER_DESCRIPTIONS: dict[str, str] = {
-    "mlp": "ReLU MLP with `depth` hidden layers of per-cell width, masked to the grid's maximum",
-    "linear": "linear map x -> Wx + b to the per-cell output dimension (width and depth unused)",
-}
-
-
-def make_encoder(name: str, depth: int, max_width: int, max_out_dim: int) -> nn.Module:
-    """Builds encoder ``name``; raises ``ValueError`` naming an unknown encoder."""
-    if name not in ENCODERS:
-        raise ValueError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
-    return ENCODERS[name](depth, max_width, max_out_dim)

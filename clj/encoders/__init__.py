@@ -1,0 +1,71 @@
+"""Encoders whose hidden width and output dimension vary per cell by padding and masking.
+
+Every encoder is a Flax Linen module called as ``module.apply(variables, x, *cell_values)``
+where ``x`` is ``[n, dim]`` (flat inputs; convolutional encoders reshape them to the family's
+``input_shape``) and ``cell_values`` are the :class:`~clj.cell.Cell` fields the module names in
+its ``cell_inputs`` class attribute (``("width", "out_dim")`` for the MLP). The output is
+``[n, max_out_dim]`` with exactly zero columns beyond the cell's ``out_dim``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.linen as nn
+
+from clj.encoders.mlp import MaskedDense, MaskedMLP, unit_mask
+
+__all__ = [
+    "ENCODERS",
+    "ENCODER_DESCRIPTIONS",
+    "MaskedDense",
+    "MaskedMLP",
+    "make_encoder",
+    "unit_mask",
+]
+
+EncoderFactory = Callable[[int, int, int, tuple[int, ...]], nn.Module]
+"""``(depth, max_width, max_out_dim, input_shape) -> module``."""
+
+
+def _mlp(depth: int, max_width: int, max_out_dim: int, input_shape: tuple[int, ...]) -> nn.Module:
+    del input_shape
+    return MaskedMLP(depth=depth, max_width=max_width, max_out_dim=max_out_dim)
+
+
+def _linear(
+    depth: int, max_width: int, max_out_dim: int, input_shape: tuple[int, ...]
+) -> nn.Module:
+    del depth, max_width, input_shape
+    return MaskedMLP(depth=0, max_width=1, max_out_dim=max_out_dim)
+
+
+ENCODERS: dict[str, EncoderFactory] = {"mlp": _mlp, "linear": _linear}
+"""Encoder constructors ``(depth, max_width, max_out_dim, input_shape) -> module`` by name."""
+
+ENCODER_DESCRIPTIONS: dict[str, str] = {
+    "mlp": "ReLU MLP with `depth` hidden layers of per-cell width, masked to the grid's maximum",
+    "linear": "linear map x -> Wx + b to the per-cell output dimension (width and depth unused)",
+}
+
+
+def make_encoder(
+    name: str,
+    depth: int,
+    max_width: int,
+    max_out_dim: int,
+    input_shape: tuple[int, ...] | None = None,
+) -> nn.Module:
+    """Builds encoder ``name``; raises ``ValueError`` naming an unknown encoder.
+
+    Args:
+      name: a key of :data:`ENCODERS`.
+      depth: hidden layers.
+      max_width: padded width (hidden units, or channels of a convolutional encoder).
+      max_out_dim: padded output dimension.
+      input_shape: the shape of one input before flattening (the data family's
+        ``input_shape``); only convolutional encoders use it.
+    """
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
+    return ENCODERS[name](depth, max_width, max_out_dim, tuple(input_shape or ()))
