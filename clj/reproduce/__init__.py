@@ -47,7 +47,9 @@ class Experiment:
     run: Callable[[bool, bool], Report]
 
 
-EXPERIMENTS: dict[str, str] = {}
+EXPERIMENTS: dict[str, str] = {
+    "capacity-grid": "clj.reproduce.capacity_grid",
+}
 """Experiment name -> the module defining it (as ``EXPERIMENT``), in the order ``all`` runs them."""
 
 
