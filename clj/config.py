@@ -21,6 +21,7 @@ from clj.data import FAMILIES, make_family
 from clj.encoders import ENCODERS
 from clj.losses import LOSSES
 from clj.optim import OPTIMIZERS
+from clj.train import OBJECTIVES
 
 __all__ = ["STATIC_AXES", "ConfigError", "SweepConfig", "load_config"]
 
@@ -136,7 +137,7 @@ class SweepConfig:
                 raise ConfigError(f"{axis}: needs at least one value")
         _choose("data family", self.data, FAMILIES)
         _choose("encoder", self.encoder, ENCODERS)
-        _choose("loss", self.loss, LOSSES)
+        _choose("loss", self.loss, {**LOSSES, **OBJECTIVES})
         _choose("optimizer", self.optimizer, OPTIMIZERS)
         _integers("dim", self.dim, minimum=1)
         _integers("depth", self.depth, minimum=0)

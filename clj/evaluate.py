@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from clj import metrics
 from clj.cell import Cell
-from clj.train import Trainer, TrainState, cell_keys, loss_fn
+from clj.train import Trainer, TrainState, cell_keys
 
 __all__ = ["METRICS", "make_evaluate"]
 
@@ -60,7 +60,7 @@ def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], d
             k_kmeans, z_test, family.fine_count(cell), n_fine, iters=spec.kmeans_iters
         )
         result = {
-            "eval_loss": loss_fn(spec, z1, z2, cell),
+            "eval_loss": trainer.eval_loss(state, cell, pairs),
             "probe_fine": jnp.mean(pred_fine == test.fine),
             "probe_coarse": jnp.mean(pred_coarse == test.coarse),
             "knn_fine": metrics.knn_accuracy(

@@ -9,6 +9,7 @@ scan, and a cell's result never depends on the other cells of its grid.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -18,13 +19,18 @@ import jax.numpy as jnp
 import optax
 
 from clj.cell import Cell
-from clj.data import Anchors
+from clj.data import Anchors, Views
 from clj.encoders import make_encoder, unit_mask
 from clj.losses import LOSSES
 from clj.optim import make_optimizer
 from clj.spec import Spec
 
-__all__ = ["TrainState", "Trainer", "cell_keys", "make_train"]
+__all__ = ["OBJECTIVES", "TrainState", "Trainer", "cell_keys", "make_train"]
+
+OBJECTIVES: dict[str, str] = {}
+"""Training objectives other than the pair losses of :data:`clj.losses.LOSSES` (e.g. generative or
+supervised ones), by name: the module whose ``make_trainer(spec) -> Trainer`` builds the trainer.
+``spec.loss`` selects them like a loss; the module is imported only when used."""
 
 _WORLD, _INIT, _DATA, _EVAL, _POOL = range(5)
 
@@ -84,6 +90,8 @@ class Trainer:
         training loss over each window of ``log_every`` steps.
       encode: ``(params, cell, x) -> z``, ``[n, dim] -> [n, max_out_dim]``.
       train: ``cell -> (state, curve)``: ``init`` then ``spec.steps`` steps in one scan.
+      eval_loss: ``(state, cell, views) -> scalar``: the training objective on held-out
+        positive pairs (:class:`~clj.data.Views` of ``n`` anchors).
     """
 
     spec: Spec
@@ -91,10 +99,13 @@ class Trainer:
     run: Callable[[TrainState, Cell, int], tuple[TrainState, jax.Array]]
     encode: Callable[[Any, Cell, jax.Array], jax.Array]
     train: Callable[[Cell], tuple[TrainState, jax.Array]]
+    eval_loss: Callable[[TrainState, Cell, Views], jax.Array]
 
 
 def make_train(spec: Spec) -> Trainer:
     """Builds the pure training functions of one cell for ``spec``."""
+    if spec.loss in OBJECTIVES:
+        return importlib.import_module(OBJECTIVES[spec.loss]).make_trainer(spec)
     family = spec.family
     model = make_encoder(
         spec.encoder, spec.depth, spec.max_width, spec.max_out_dim, family.input_shape
@@ -162,4 +173,8 @@ def make_train(spec: Spec) -> Trainer:
     def train(cell: Cell) -> tuple[TrainState, jax.Array]:
         return run(init(cell), cell, spec.steps)
 
-    return Trainer(spec=spec, init=init, run=run, encode=encode, train=train)
+    def eval_loss(state: TrainState, cell: Cell, views: Views) -> jax.Array:
+        z1, z2 = encode(state.params, cell, views.x1), encode(state.params, cell, views.x2)
+        return loss_fn(spec, z1, z2, cell)
+
+    return Trainer(spec=spec, init=init, run=run, encode=encode, train=train, eval_loss=eval_loss)
