@@ -8,6 +8,7 @@ from clj.data.base import Anchors, DataFamily, Views
 from clj.data.gaussian_mixture import GaussianMixture
 from clj.data.hierarchical_mixture import HierarchicalMixture
 from clj.data.hypercube import Hypercube
+from clj.data.patches import Patches
 
 __all__ = [
     "FAMILIES",
@@ -16,12 +17,13 @@ __all__ = [
     "GaussianMixture",
     "HierarchicalMixture",
     "Hypercube",
+    "Patches",
     "Views",
     "make_family",
 ]
 
 FAMILIES: dict[str, type[DataFamily]] = {
-    cls.name: cls for cls in (GaussianMixture, HierarchicalMixture, Hypercube)
+    cls.name: cls for cls in (GaussianMixture, HierarchicalMixture, Hypercube, Patches)
 }
 """Data families by the name the command line and sweep configs use."""
 

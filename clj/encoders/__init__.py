@@ -13,11 +13,14 @@ from collections.abc import Callable
 
 import flax.linen as nn
 
+from clj.encoders.cnn1d import MaskedCNN1D, MaskedConv1D
 from clj.encoders.mlp import MaskedDense, MaskedMLP, unit_mask
 
 __all__ = [
     "ENCODERS",
     "ENCODER_DESCRIPTIONS",
+    "MaskedCNN1D",
+    "MaskedConv1D",
     "MaskedDense",
     "MaskedMLP",
     "make_encoder",
@@ -40,12 +43,24 @@ def _linear(
     return MaskedMLP(depth=0, max_width=1, max_out_dim=max_out_dim)
 
 
-ENCODERS: dict[str, EncoderFactory] = {"mlp": _mlp, "linear": _linear}
+def _cnn1d(depth: int, max_width: int, max_out_dim: int, input_shape: tuple[int, ...]) -> nn.Module:
+    if len(input_shape) != 2:
+        raise ValueError(
+            f"encoder cnn1d needs (patches, patch_len) inputs, got input_shape={input_shape}"
+        )
+    return MaskedCNN1D(
+        depth=depth, max_width=max_width, max_out_dim=max_out_dim, input_shape=input_shape
+    )
+
+
+ENCODERS: dict[str, EncoderFactory] = {"mlp": _mlp, "linear": _linear, "cnn1d": _cnn1d}
 """Encoder constructors ``(depth, max_width, max_out_dim, input_shape) -> module`` by name."""
 
 ENCODER_DESCRIPTIONS: dict[str, str] = {
     "mlp": "ReLU MLP with `depth` hidden layers of per-cell width, masked to the grid's maximum",
     "linear": "linear map x -> Wx + b to the per-cell output dimension (width and depth unused)",
+    "cnn1d": "1-D CNN over (patches, patch_len) inputs: `depth` one-patch convolutions + ReLU of "
+    "per-cell channels, mean pooling over positions, linear output",
 }
 
 
