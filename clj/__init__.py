@@ -13,7 +13,7 @@ Typical use::
     result.table  # pandas DataFrame, one row per cell
 """
 
-from clj import data, encoders, losses, metrics, optim
+from clj import data, encoders, losses, metrics, optim, theory
 from clj.cell import Cell, stack_cells
 from clj.config import ConfigError, SweepConfig, load_config
 from clj.evaluate import METRICS, make_evaluate
@@ -51,4 +51,5 @@ __all__ = [
     "run_program",
     "stack_cells",
     "sweep",
+    "theory",
 ]

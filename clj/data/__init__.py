@@ -6,6 +6,7 @@ from typing import Any
 
 from clj.data.base import Anchors, DataFamily, Views
 from clj.data.gaussian_mixture import GaussianMixture
+from clj.data.grid2x2 import Grid2x2
 from clj.data.hierarchical_mixture import HierarchicalMixture
 from clj.data.hypercube import Hypercube
 from clj.data.patches import Patches
@@ -15,6 +16,7 @@ __all__ = [
     "Anchors",
     "DataFamily",
     "GaussianMixture",
+    "Grid2x2",
     "HierarchicalMixture",
     "Hypercube",
     "Patches",
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 FAMILIES: dict[str, type[DataFamily]] = {
-    cls.name: cls for cls in (GaussianMixture, HierarchicalMixture, Hypercube, Patches)
+    cls.name: cls for cls in (GaussianMixture, HierarchicalMixture, Hypercube, Grid2x2, Patches)
 }
 """Data families by the name the command line and sweep configs use."""
 
