@@ -36,6 +36,13 @@ CASES = {
         "coarse": 2,
         "world": lambda dim, m: [((m,), jnp.float32)],
     },
+    "patches": {  # 3 patches of 8; no random structure (fixed codes)
+        "dim": 24,
+        "max_clusters": 3,
+        "clusters": 2,
+        "coarse": 2,
+        "world": lambda dim, m: [],
+    },
 }
 NAMES = sorted(FAMILIES)
 N = 1200  # samples per draw: one size for every test so that compiled draws are reused
