@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["CELL_DTYPES", "Cell", "stack_cells"]
+__all__ = ["CELL_DEFAULTS", "CELL_DTYPES", "Cell", "stack_cells"]
 
 
 class Cell(NamedTuple):
@@ -27,6 +28,7 @@ class Cell(NamedTuple):
     temperature: jax.Array
     dof: jax.Array
     lam: jax.Array
+    lipschitz: jax.Array
 
 
 CELL_DTYPES: dict[str, type] = {
@@ -39,14 +41,19 @@ CELL_DTYPES: dict[str, type] = {
     "temperature": np.float32,
     "dof": np.float32,
     "lam": np.float32,
+    "lipschitz": np.float32,
 }
+
+CELL_DEFAULTS: dict[str, float] = {"lipschitz": math.inf}
+"""Values a cell dict may leave out: axes only some encoders or losses read (``inf``: uncapped)."""
 
 
 def stack_cells(cells: list[dict]) -> Cell:
-    """Stacks per-cell dicts, each with every :class:`Cell` field, into ``[C]`` arrays."""
+    """Stacks per-cell dicts, each with every :class:`Cell` field (but those of
+    :data:`CELL_DEFAULTS`, which may be left out), into ``[C]`` arrays."""
     return Cell(
         **{
-            name: jnp.asarray(np.array([c[name] for c in cells], dtype=dtype))
+            name: jnp.asarray(np.array([{**CELL_DEFAULTS, **c}[name] for c in cells], dtype=dtype))
             for name, dtype in CELL_DTYPES.items()
         }
     )

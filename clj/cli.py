@@ -68,6 +68,7 @@ GRID_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--temperature", "temperature", _list_of(float, "--temperature"), "InfoNCE temperatures"),
     ("--dof", "dof", _list_of(float, "--dof"), "degrees of freedom of t_info_nce"),
     ("--lam", "lam", _list_of(float, "--lam"), "covariance weight of spectral_lambda"),
+    ("--lipschitz", "lipschitz", _list_of(float, "--lipschitz"), "lipschitz_mlp caps (inf: none)"),
     ("--lr", "lr", _list_of(float, "--lr"), "learning rates"),
     ("--weight-decay", "weight_decay", _list_of(float, "--weight-decay"), "weight decays"),
     ("--optimizer", "optimizer", _list_of(str, "--optimizer"), "optimisers: adam, adamw, sgd"),

@@ -59,6 +59,7 @@ CELL_AXES = {
     "temperature": "temperature",
     "dof": "dof",
     "lam": "lam",
+    "lipschitz": "lipschitz",
 }
 
 
@@ -93,6 +94,7 @@ class SweepConfig:
       temperature: temperature of ``info_nce`` and ``t_info_nce``.
       dof: degrees of freedom of ``t_info_nce``.
       lam: weight of the covariance term of ``spectral_lambda``.
+      lipschitz: Lipschitz caps of the ``lipschitz_mlp`` encoder (``inf``: uncapped).
       log_every: steps between points of each loss curve.
       pool_size: train on a fixed pool of this many anchors per cell instead of fresh samples.
       data_options: keyword options of the data families (e.g. ``{"groups": 4}``).
@@ -117,6 +119,7 @@ class SweepConfig:
     temperature: tuple[float, ...] = (0.5,)
     dof: tuple[float, ...] = (5.0,)
     lam: tuple[float, ...] = (1.0,)
+    lipschitz: tuple[float, ...] = (math.inf,)
     log_every: int = 10
     pool_size: int | None = None
     data_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -159,6 +162,7 @@ class SweepConfig:
         _positive("dof", self.dof)
         _non_negative("weight_decay", self.weight_decay)
         _non_negative("lam", self.lam)
+        _positive("lipschitz", self.lipschitz, allow_inf=True)
         for data, dim in itertools.product(self.data, self.dim):
             options = self.options_for(data)
             try:
@@ -195,7 +199,7 @@ class SweepConfig:
         """Every cell of the grid as a dict of its coordinates, in a fixed order.
 
         Keys: the static axes, ``seed``, and the per-cell columns (``width``, ``clusters``,
-        ``out_dim``, ``lr``, ``weight_decay``, ``temperature``, ``dof``, ``lam``).
+        ``out_dim``, ``lr``, ``weight_decay``, ``temperature``, ``dof``, ``lam``, ``lipschitz``).
         """
         names = [*STATIC_AXES, *CELL_AXES.values(), "seed"]
         values = [getattr(self, a) for a in (*STATIC_AXES, *CELL_AXES)]
@@ -257,11 +261,11 @@ def _integers(axis: str, values: tuple, minimum: int, maximum: int | None = None
             raise ConfigError(f"{axis}: {value!r} is above the maximum of {maximum}")
 
 
-def _positive(axis: str, values: tuple) -> None:
+def _positive(axis: str, values: tuple, allow_inf: bool = False) -> None:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ConfigError(f"{axis}: {value!r} must be a positive number")
-        if not math.isfinite(value):
+        if not math.isfinite(value) and not (allow_inf and value == math.inf):
             raise ConfigError(f"{axis}: {value!r} must be finite")
 
 

@@ -36,6 +36,13 @@ CASES = {
         "coarse": 2,
         "world": lambda dim, m: [((m,), jnp.float32)],
     },
+    "lipschitz_regions": {  # 4 regions (the default); needs dim ≥ regions + max_clusters
+        "dim": 16,
+        "max_clusters": 12,
+        "clusters": 8,
+        "coarse": 4,
+        "world": lambda dim, m: [((m, dim), jnp.float32), ((m,), jnp.int32)],
+    },
     "patches": {  # 3 patches of 8; no random structure (fixed codes)
         "dim": 24,
         "max_clusters": 3,

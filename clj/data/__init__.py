@@ -9,6 +9,7 @@ from clj.data.gaussian_mixture import GaussianMixture
 from clj.data.grid2x2 import Grid2x2
 from clj.data.hierarchical_mixture import HierarchicalMixture
 from clj.data.hypercube import Hypercube
+from clj.data.lipschitz_regions import LipschitzRegions
 from clj.data.patches import Patches
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Grid2x2",
     "HierarchicalMixture",
     "Hypercube",
+    "LipschitzRegions",
     "Patches",
     "Views",
     "make_family",
@@ -28,6 +30,7 @@ FAMILIES: dict[str, type[DataFamily]] = {
     cls.name: cls for cls in (GaussianMixture, HierarchicalMixture, Hypercube, Grid2x2, Patches)
 }
 """Data families by the name the command line and sweep configs use."""
+FAMILIES[LipschitzRegions.name] = LipschitzRegions
 
 
 def make_family(name: str, dim: int, max_clusters: int, **options: Any) -> DataFamily:

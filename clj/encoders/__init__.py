@@ -14,16 +14,20 @@ from collections.abc import Callable
 import flax.linen as nn
 
 from clj.encoders.cnn1d import MaskedCNN1D, MaskedConv1D
+from clj.encoders.lipschitz import LipschitzMLP, capped_kernel, spectral_norm_bound
 from clj.encoders.mlp import MaskedDense, MaskedMLP, unit_mask
 
 __all__ = [
     "ENCODERS",
     "ENCODER_DESCRIPTIONS",
+    "LipschitzMLP",
     "MaskedCNN1D",
     "MaskedConv1D",
     "MaskedDense",
     "MaskedMLP",
+    "capped_kernel",
     "make_encoder",
+    "spectral_norm_bound",
     "unit_mask",
 ]
 
@@ -34,6 +38,13 @@ EncoderFactory = Callable[[int, int, int, tuple[int, ...]], nn.Module]
 def _mlp(depth: int, max_width: int, max_out_dim: int, input_shape: tuple[int, ...]) -> nn.Module:
     del input_shape
     return MaskedMLP(depth=depth, max_width=max_width, max_out_dim=max_out_dim)
+
+
+def _lipschitz_mlp(
+    depth: int, max_width: int, max_out_dim: int, input_shape: tuple[int, ...]
+) -> nn.Module:
+    del input_shape
+    return LipschitzMLP(depth=depth, max_width=max_width, max_out_dim=max_out_dim)
 
 
 def _linear(
@@ -55,10 +66,13 @@ def _cnn1d(depth: int, max_width: int, max_out_dim: int, input_shape: tuple[int,
 
 ENCODERS: dict[str, EncoderFactory] = {"mlp": _mlp, "linear": _linear, "cnn1d": _cnn1d}
 """Encoder constructors ``(depth, max_width, max_out_dim, input_shape) -> module`` by name."""
+ENCODERS["lipschitz_mlp"] = _lipschitz_mlp
 
 ENCODER_DESCRIPTIONS: dict[str, str] = {
     "mlp": "ReLU MLP with `depth` hidden layers of per-cell width, masked to the grid's maximum",
     "linear": "linear map x -> Wx + b to the per-cell output dimension (width and depth unused)",
+    "lipschitz_mlp": "the mlp with each layer spectrally normalised so that the network is at "
+    "most `lipschitz`-Lipschitz (per-cell cap; inf: the plain mlp)",
     "cnn1d": "1-D CNN over (patches, patch_len) inputs: `depth` one-patch convolutions + ReLU of "
     "per-cell channels, mean pooling over positions, linear output",
 }

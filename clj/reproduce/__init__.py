@@ -49,6 +49,7 @@ class Experiment:
 
 EXPERIMENTS: dict[str, str] = {
     "capacity-grid": "clj.reproduce.capacity_grid",
+    "lipschitz-regions": "clj.reproduce.lipschitz_regions",
     "cnn-translation": "clj.reproduce.cnn_translation",
 }
 """Experiment name -> the module defining it (as ``EXPERIMENT``), in the order ``all`` runs them."""
