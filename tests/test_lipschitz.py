@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from clj.cell import stack_cells
+from clj.cli import main
 from clj.config import ConfigError, SweepConfig
 from clj.data import LipschitzRegions, make_family
 from clj.data.lipschitz_regions import uniform_ball
@@ -130,6 +131,13 @@ def test_config_validates_the_lipschitz_axis():
             SweepConfig(lipschitz=(bad,))
     cells = SweepConfig(lipschitz=(1.0, 2.0), seeds=1, widths=(2,), clusters=(8,), out_dims=(4,))
     assert [c["lipschitz"] for c in cells.cells()] == [1.0, 2.0]
+
+
+def test_cli_lipschitz_flag_is_one_line_error_naming_the_value(tmp_path, capsys):
+    assert main(["sweep", "--lipschitz", "1,0", "--out", str(tmp_path / "never")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lipschitz: 0.0" in err
+    assert not (tmp_path / "never").exists()
 
 
 # ----------------------------------------------------------------------------- spectral bound
