@@ -106,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="option of the data family, e.g. groups=4 (repeatable)",
     )
+    sweep.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="directory of dataset files (cifar10, mnist, fashion_mnist; data_options data_dir)",
+    )
     sweep.add_argument("--config", type=Path, help="TOML file of the same settings")
     sweep.add_argument("--preset", help="start from a named preset (clj list)")
     sweep.add_argument("--out", type=Path, help="output directory (default runs/<timestamp>)")
@@ -177,6 +183,12 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     overrides = {k: v for k, v in vars(args).items() if k in fields}
     if args.data_option:
         overrides["data_options"] = dict(args.data_option)
+    if getattr(args, "data_dir", None) is not None:
+        data_dir = args.data_dir.expanduser()
+        if not data_dir.is_dir():
+            raise UsageError(f"--data-dir {str(data_dir)!r} is not a directory")
+        data_dir = str(data_dir.resolve())
+        overrides["data_options"] = {**overrides.get("data_options", {}), "data_dir": data_dir}
     if args.no_buckets:
         overrides["bucket_widths"] = False
     if args.config is not None and args.preset is not None:

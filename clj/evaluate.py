@@ -35,7 +35,9 @@ def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], d
 
     Features are the encoder's outputs on clean anchors: ``eval_size`` anchors train the probes
     and ``eval_size`` fresh ones test them; ``eval_size`` fresh positive pairs give the loss,
-    alignment and uniformity. A diverged cell reports NaN for every metric but ``diverged``.
+    alignment and uniformity. Test anchors and pairs come from ``family.heldout_anchors`` (a
+    dataset's test split; the probes' training anchors from its train split). A diverged cell
+    reports NaN for every metric but ``diverged``.
     """
     spec = trainer.spec
     family = spec.family
@@ -45,8 +47,10 @@ def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], d
     def evaluate(state: TrainState, cell: Cell, curve: jax.Array) -> dict[str, jax.Array]:
         k_train, k_test, k_pairs, k_kmeans = jax.random.split(cell_keys(cell.seed)["eval"], 4)
         train = family.anchors(k_train, state.world, cell, n)
-        test = family.anchors(k_test, state.world, cell, n)
-        pairs = family.sample(k_pairs, state.world, cell, n)
+        test = family.heldout_anchors(k_test, state.world, cell, n)
+        k_anchor, k_views = jax.random.split(k_pairs)  # as family.sample splits its key
+        held_out = family.heldout_anchors(k_anchor, state.world, cell, n)
+        pairs = family.views(k_views, state.world, cell, held_out)
 
         def encode(x: jax.Array) -> jax.Array:
             return trainer.encode(state.params, cell, x)

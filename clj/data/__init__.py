@@ -9,18 +9,23 @@ from clj.data.gaussian_mixture import GaussianMixture
 from clj.data.grid2x2 import Grid2x2
 from clj.data.hierarchical_mixture import HierarchicalMixture
 from clj.data.hypercube import Hypercube
+from clj.data.images import IMAGE_FAMILIES, Cifar10, Digits, FashionMnist, Mnist
 from clj.data.lipschitz_regions import LipschitzRegions
 from clj.data.patches import Patches
 
 __all__ = [
     "FAMILIES",
     "Anchors",
+    "Cifar10",
     "DataFamily",
+    "Digits",
+    "FashionMnist",
     "GaussianMixture",
     "Grid2x2",
     "HierarchicalMixture",
     "Hypercube",
     "LipschitzRegions",
+    "Mnist",
     "Patches",
     "Views",
     "make_family",
@@ -31,6 +36,7 @@ FAMILIES: dict[str, type[DataFamily]] = {
 }
 """Data families by the name the command line and sweep configs use."""
 FAMILIES[LipschitzRegions.name] = LipschitzRegions
+FAMILIES.update({cls.name: cls for cls in IMAGE_FAMILIES})
 
 
 def make_family(name: str, dim: int, max_clusters: int, **options: Any) -> DataFamily:

@@ -98,6 +98,11 @@ class DataFamily:
         """``n`` clean inputs with labels."""
         raise NotImplementedError
 
+    def heldout_anchors(self, key: jax.Array, world: Any, cell: Cell, n: int) -> Anchors:
+        """``n`` clean inputs for testing the probes: :meth:`anchors`, unless the family has a
+        fixed test split (image datasets), which it draws from instead."""
+        return self.anchors(key, world, cell, n)
+
     def augment(self, key: jax.Array, world: Any, cell: Cell, x: jax.Array) -> jax.Array:
         """One random view of each row of ``x`` (``[n, dim]`` to ``[n, dim]``)."""
         raise NotImplementedError

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import flax.linen as nn
 
 from clj.encoders.cnn1d import MaskedCNN1D, MaskedConv1D
+from clj.encoders.cnn2d import MaskedCNN2D, MaskedConv2D
 from clj.encoders.lipschitz import LipschitzMLP, capped_kernel, spectral_norm_bound
 from clj.encoders.mlp import MaskedDense, MaskedMLP, unit_mask
 
@@ -22,7 +23,9 @@ __all__ = [
     "ENCODER_DESCRIPTIONS",
     "LipschitzMLP",
     "MaskedCNN1D",
+    "MaskedCNN2D",
     "MaskedConv1D",
+    "MaskedConv2D",
     "MaskedDense",
     "MaskedMLP",
     "capped_kernel",
@@ -64,9 +67,21 @@ def _cnn1d(depth: int, max_width: int, max_out_dim: int, input_shape: tuple[int,
     )
 
 
+def _cnn2d(depth: int, max_width: int, max_out_dim: int, input_shape: tuple[int, ...]) -> nn.Module:
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"encoder cnn2d needs image inputs (height, width, channels), got "
+            f"input_shape={input_shape}; use an image data family such as digits"
+        )
+    return MaskedCNN2D(
+        depth=depth, max_width=max_width, max_out_dim=max_out_dim, input_shape=input_shape
+    )
+
+
 ENCODERS: dict[str, EncoderFactory] = {"mlp": _mlp, "linear": _linear, "cnn1d": _cnn1d}
 """Encoder constructors ``(depth, max_width, max_out_dim, input_shape) -> module`` by name."""
 ENCODERS["lipschitz_mlp"] = _lipschitz_mlp
+ENCODERS["cnn2d"] = _cnn2d
 
 ENCODER_DESCRIPTIONS: dict[str, str] = {
     "mlp": "ReLU MLP with `depth` hidden layers of per-cell width, masked to the grid's maximum",
@@ -75,6 +90,8 @@ ENCODER_DESCRIPTIONS: dict[str, str] = {
     "most `lipschitz`-Lipschitz (per-cell cap; inf: the plain mlp)",
     "cnn1d": "1-D CNN over (patches, patch_len) inputs: `depth` one-patch convolutions + ReLU of "
     "per-cell channels, mean pooling over positions, linear output",
+    "cnn2d": "2-D CNN over (H, W, C) images: `depth` 3x3 convolutions + ReLU of per-cell "
+    "channels, global average pooling, linear output",
 }
 
 
