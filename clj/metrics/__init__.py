@@ -15,7 +15,13 @@ from clj.metrics.clustering import (
     nmi,
     recovered_clusters,
 )
-from clj.metrics.geometry import alignment, neighbour_agreement, rld, uniformity
+from clj.metrics.geometry import (
+    alignment,
+    neighbour_agreement,
+    rld,
+    rld_log_weights,
+    uniformity,
+)
 from clj.metrics.kmeans import kmeans
 from clj.metrics.probes import (
     knn_accuracy,
@@ -39,5 +45,6 @@ __all__ = [
     "nmi",
     "recovered_clusters",
     "rld",
+    "rld_log_weights",
     "uniformity",
 ]

@@ -53,25 +53,20 @@ def uniformity(z: jax.Array, t: float = 2.0) -> jax.Array:
     return jax.nn.logsumexp(logits) - math.log(n * (n - 1))
 
 
-def rld(x: jax.Array, y: jax.Array, temperature: float | jax.Array) -> jax.Array:
-    """Relative local density: Newman modularity of a locally normalised similarity graph.
+def rld_log_weights(x: jax.Array, temperature: float | jax.Array) -> jax.Array:
+    """``log W`` of the relative-local-density graph of :func:`rld` (DESIGN.md's definition).
 
-    With ``d_ij = ‖x_i − x_j‖ / √dim``, ``s_ij = −d_ij / mean_{i<j} d_ij``, ``s_ii = −∞``,
-    ``E = exp(s / temperature)``, ``W_ij = n² E_ij² / (r_i c_j)`` (``r``, ``c`` the row and column
-    sums of ``E``), RLD is ``(1/2m) Σ_ij (W_ij − k_i k_j / 2m) [y_i = y_j]`` with
-    ``k_i = Σ_j W_ij`` and ``2m = Σ_ij W_ij``.
-
-    ``log W`` is formed in log space (``logsumexp`` row and column sums) and exponentiated after
-    subtracting its maximum, which modularity is invariant to, so small temperatures neither
-    underflow nor overflow. If all points coincide the mean distance is taken as 1.
+    With ``d_ij = ‖x_i − x_j‖ / √dim``, ``s_ij = −d_ij / mean_{i<j} d_ij``, ``s_ii = −∞`` and
+    ``E = exp(s / temperature)``: ``W_ij = n² E_ij² / (r_i c_j)``, ``r`` and ``c`` the row and
+    column sums of ``E``. Formed in log space (``logsumexp`` sums), so no temperature underflows.
+    ``W`` is symmetric. If all points coincide the mean distance is taken as 1.
 
     Args:
       x: ``[n, dim]`` float features, ``n >= 2``.
-      y: ``[n]`` int community labels (any integers; only equality matters).
       temperature: positive scalar (may be traced).
 
     Returns:
-      Scalar float32 in ``[-1/2, 1)``.
+      ``[n, n]`` float32 ``log W``; ``−inf`` on the diagonal.
     """
     x = jnp.asarray(x, jnp.float32)
     n, dim = x.shape
@@ -83,7 +78,30 @@ def rld(x: jax.Array, y: jax.Array, temperature: float | jax.Array) -> jax.Array
     log_e = jnp.where(off_diagonal, -d / (mean_d * temperature), -jnp.inf)
     log_r = jax.nn.logsumexp(log_e, axis=1)
     log_c = jax.nn.logsumexp(log_e, axis=0)
-    log_w = 2.0 * math.log(n) + 2.0 * log_e - log_r[:, None] - log_c[None, :]
+    return 2.0 * math.log(n) + 2.0 * log_e - log_r[:, None] - log_c[None, :]
+
+
+def rld(x: jax.Array, y: jax.Array, temperature: float | jax.Array) -> jax.Array:
+    """Relative local density: Newman modularity of a locally normalised similarity graph.
+
+    With ``d_ij = ‖x_i − x_j‖ / √dim``, ``s_ij = −d_ij / mean_{i<j} d_ij``, ``s_ii = −∞``,
+    ``E = exp(s / temperature)``, ``W_ij = n² E_ij² / (r_i c_j)`` (``r``, ``c`` the row and column
+    sums of ``E``), RLD is ``(1/2m) Σ_ij (W_ij − k_i k_j / 2m) [y_i = y_j]`` with
+    ``k_i = Σ_j W_ij`` and ``2m = Σ_ij W_ij``.
+
+    ``log W`` comes from :func:`rld_log_weights` and is exponentiated after subtracting its
+    maximum, which modularity is invariant to, so small temperatures neither
+    underflow nor overflow. If all points coincide the mean distance is taken as 1.
+
+    Args:
+      x: ``[n, dim]`` float features, ``n >= 2``.
+      y: ``[n]`` int community labels (any integers; only equality matters).
+      temperature: positive scalar (may be traced).
+
+    Returns:
+      Scalar float32 in ``[-1/2, 1)``.
+    """
+    log_w = rld_log_weights(x, temperature)
     w = jnp.exp(log_w - jax.lax.stop_gradient(jnp.max(log_w)))
     degree = jnp.sum(w, axis=1)
     two_m = jnp.sum(degree)
