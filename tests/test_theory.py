@@ -72,13 +72,16 @@ def test_linear_optimum_is_the_numerical_minimum():
 
     found = [
         scipy.optimize.minimize(objective, rng.normal(size=k * d), jac=True, method="L-BFGS-B").fun
-        for _ in range(8)
+        for _ in range(5)
     ]
     assert min(found) >= best - 1e-9
     np.testing.assert_allclose(min(found), best, rtol=1e-6)
     # Random search never beats it either.
-    samples = rng.normal(size=(2000, k, d)) * rng.uniform(0.05, 1.5, size=(2000, 1, 1))
-    assert min(_np_loss(w, sigma, cross) for w in samples) > best
+    w = rng.normal(size=(2000, k, d)) * rng.uniform(0.05, 1.5, size=(2000, 1, 1))
+    gram = np.einsum("nkd,de,nle->nkl", w, sigma, w)
+    losses = -2 * np.einsum("nkd,de,nke->n", w, cross, w) + np.sum(gram**2, axis=(1, 2))
+    np.testing.assert_allclose(losses[0], _np_loss(w[0], sigma, cross))
+    assert losses.min() > best
 
 
 def test_gradient_descent_on_the_jax_loss_reaches_the_optimum():
@@ -142,7 +145,7 @@ def test_linear_optimum_errors_name_the_value():
 
 @pytest.mark.parametrize(
     ("name", "dim", "clusters", "options"),
-    [("hypercube", 6, 2, {}), ("grid2x2", 4, 4, {}), ("grid2x2", 3, 3, {"spread": 0.4})],
+    [("hypercube", 6, 2, {}), ("grid2x2", 3, 3, {"spread": 0.4})],
 )
 def test_closed_form_moments_match_monte_carlo(name, dim, clusters, options):
     family = make_family(name, dim, 4, **options)
