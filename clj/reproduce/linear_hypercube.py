@@ -121,7 +121,7 @@ SIZES: dict[str, HypercubeSize] = {
         steps=2000,
         batch=512,
         eval_size=1024,
-        mlp_widths=(16, 64, 256),
+        mlp_widths=(8, 32, 128),
         mlp_invariant=4,
     ),
     "full": HypercubeSize(
@@ -132,7 +132,7 @@ SIZES: dict[str, HypercubeSize] = {
         steps=4000,
         batch=512,
         eval_size=2048,
-        mlp_widths=(16, 64, 256, 1024),
+        mlp_widths=(16, 64, 256),
         mlp_invariant=8,
     ),
 }
@@ -160,7 +160,8 @@ def linear_config(size: HypercubeSize) -> SweepConfig:
 
 
 def mlp_config(size: HypercubeSize) -> SweepConfig:
-    """The MLPs' grid: seeds × width at ``s = mlp_invariant``, ``k = s + 1``, one program."""
+    """The MLPs' grid: seeds × width at ``s = mlp_invariant``, ``k = s + 1`` (width buckets as the
+    planner's cost model decides)."""
     return dataclasses.replace(
         linear_config(size),
         encoder="mlp",
@@ -170,7 +171,6 @@ def mlp_config(size: HypercubeSize) -> SweepConfig:
         widths=size.mlp_widths,
         clusters=(size.mlp_invariant,),
         out_dims=(size.mlp_invariant + 1,),
-        bucket_widths=False,
     )
 
 
@@ -322,9 +322,12 @@ def linear_hypercube(size: HypercubeSize, progress: bool = True) -> Report:
     full = table
     if size.mlp_widths:
         mlp = run_grid(mlp_config(size), progress=progress)
-        ((mlp_program, mlp_states),) = mlp.states
         mlp_table = mlp.table.copy()
-        mlp_table["probe_logistic"] = _probe_cells(mlp_program, mlp_states, size.eval_size)
+        probes = {}
+        for mlp_program, mlp_states in mlp.states:
+            accuracy = _probe_cells(mlp_program, mlp_states, size.eval_size)
+            probes |= dict(zip(mlp_program.index, accuracy, strict=True))
+        mlp_table["probe_logistic"] = mlp_table.cell.map(probes)
         mlp_table["cell"] += len(table)
         mlp_table.insert(0, "model", "mlp")
         full = pd.concat([table, mlp_table], ignore_index=True)
