@@ -13,7 +13,7 @@ Typical use::
     result.table  # pandas DataFrame, one row per cell
 """
 
-from clj import data, encoders, losses, metrics, optim, theory
+from clj import data, encoders, losses, metrics, models, optim, probes, theory
 from clj.cell import Cell, stack_cells
 from clj.config import ConfigError, SweepConfig, load_config
 from clj.evaluate import METRICS, make_evaluate
@@ -45,9 +45,11 @@ __all__ = [
     "make_evaluate",
     "make_train",
     "metrics",
+    "models",
     "optim",
     "plan_programs",
     "preset",
+    "probes",
     "run_program",
     "stack_cells",
     "sweep",

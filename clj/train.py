@@ -31,6 +31,7 @@ OBJECTIVES: dict[str, str] = {}
 """Training objectives other than the pair losses of :data:`clj.losses.LOSSES` (e.g. generative or
 supervised ones), by name: the module whose ``make_trainer(spec) -> Trainer`` builds the trainer.
 ``spec.loss`` selects them like a loss; the module is imported only when used."""
+OBJECTIVES["supervised"] = "clj.models.supervised"
 
 _WORLD, _INIT, _DATA, _EVAL, _POOL = range(5)
 

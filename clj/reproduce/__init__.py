@@ -53,6 +53,7 @@ EXPERIMENTS: dict[str, str] = {
     "grid-2x2": "clj.reproduce.grid_2x2",
     "lipschitz-regions": "clj.reproduce.lipschitz_regions",
     "cnn-translation": "clj.reproduce.cnn_translation",
+    "rld-gcn": "clj.reproduce.rld_gcn",
 }
 """Experiment name -> the module defining it (as ``EXPERIMENT``), in the order ``all`` runs them."""
 
