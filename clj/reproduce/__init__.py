@@ -54,6 +54,7 @@ EXPERIMENTS: dict[str, str] = {
     "lipschitz-regions": "clj.reproduce.lipschitz_regions",
     "cnn-translation": "clj.reproduce.cnn_translation",
     "rld-gcn": "clj.reproduce.rld_gcn",
+    "t-simclr": "clj.reproduce.t_simclr",
 }
 """Experiment name -> the module defining it (as ``EXPERIMENT``), in the order ``all`` runs them."""
 
