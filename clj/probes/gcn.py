@@ -265,13 +265,14 @@ def gcn_probe_predict(
     """
     z_train = jnp.asarray(z_train, jnp.float32)
     z_test = jnp.asarray(z_test, jnp.float32)
+    y_train = jnp.asarray(y_train, jnp.int32)
     n_train, n_test = z_train.shape[0], z_test.shape[0]
     chex.assert_shape(y_train, (n_train,))
     chex.assert_equal_shape_suffix([z_train, z_test], 1)
     finite = jnp.all(jnp.isfinite(z_train)) & jnp.all(jnp.isfinite(z_test))
     z = jnp.where(finite, jnp.concatenate([z_train, z_test]), 0.0)
     prop = propagation(rld_log_weights(z, config.temperature))
-    labels = jnp.concatenate([y_train, jnp.zeros((n_test,), y_train.dtype)])
+    labels = jnp.concatenate([y_train, jnp.zeros((n_test,), jnp.int32)])
     train_mask = jnp.arange(n_train + n_test) < n_train
     pred = gcn_predict(key, prop, labels, train_mask, num_classes, config)[n_train:]
     return jnp.where(finite, pred, -1)
