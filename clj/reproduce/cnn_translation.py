@@ -108,7 +108,8 @@ SIZES: dict[str, GridSize] = {
         out_dims=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64),
         seeds=2,
         width=128,
-        steps=1000,
+        steps=800,
+        batch=128,
     ),
 }
 
@@ -274,23 +275,23 @@ def _checks(needed: pd.DataFrame) -> list[Check]:
         _ratio_check(needed, "cnn1d", "2^s"),
         _ratio_check(needed, "mlp", "P·2^(s−1)"),
     ]
-    cnn_slope, mlp_slope = _slope(cnn.reset_index()), _slope(mlp.reset_index())
-    checks.append(
-        Check(
-            "CNN: slope of log2(needed k) against log2 P",
-            "≈ 0 (|slope| ≤ 0.5): the CNN's need does not grow with P",
-            cnn_slope,
-            bool(np.isfinite(cnn_slope) and abs(cnn_slope) <= 0.5),
+    for name, part, predicted, low, high in (
+        ("CNN", cnn, "≈ 0 (|slope| ≤ 0.5): the CNN's need does not grow with P", -0.5, 0.5),
+        ("MLP", mlp, "≈ 1 (0.5 to 1.5): the MLP's need grows like P", 0.5, 1.5),
+    ):
+        slope = _slope(part.reset_index())
+        beyond = int(part.needed_k.isna().sum())
+        measured = (
+            slope if not beyond else f"{slope:.3g} ({beyond} settings beyond the grid left out)"
         )
-    )
-    checks.append(
-        Check(
-            "MLP: slope of log2(needed k) against log2 P",
-            "≈ 1 (0.5 to 1.5): the MLP's need grows like P",
-            mlp_slope,
-            bool(np.isfinite(mlp_slope) and 0.5 <= mlp_slope <= 1.5),
+        checks.append(
+            Check(
+                f"{name}: slope of log2(needed k) against log2 P, within each s",
+                predicted,
+                measured,
+                bool(np.isfinite(slope) and low <= slope <= high),
+            )
         )
-    )
     larger = [key for key in mlp.index if key[1] >= 4]
     if larger:
         more = [_larger(mlp.needed_k[key], cnn.needed_k[key]) for key in larger]
@@ -420,6 +421,26 @@ def _notes(size: GridSize, needed: pd.DataFrame, means: pd.DataFrame) -> str:
         + ". Where it is well below 1 the encoder did not converge to the optimum within the "
         "training budget, which tends to overstate the needed k.",
     ]
+    lines += [
+        "",
+        "k = 2^s is what the theory shows *suffices* for the CNN: its optimal representation spans "
+        "the 2^s pattern indicators. The probe has an intercept, so the constant indicator needs "
+        "no dimension (2^s − 1 suffice), and an argmax probe can separate more classes than it "
+        "has dimensions when the classes sit in general position; a needed k below 2^s is "
+        "therefore consistent with the theory. Measured CNN ratios needed/2^s: "
+        f"{cnn.ratio.min():.2g} to {cnn.ratio.max():.2g}; MLP ratios needed/(P·2^(s−1)): "
+        f"{mlp.ratio.min():.2g} to {mlp.ratio.max():.2g}.",
+    ]
+    at_p = means[(means.encoder == "mlp") & (means.out_dim == means.P)]
+    if len(at_p):
+        lines += [
+            "",
+            "Where k = P, the MLP's representation holds the position (position probe "
+            f"{at_p.position_probe_mean.mean():.2f} on average, chance "
+            f"{(1 / at_p.P).mean():.2f}) rather than the pattern (pattern probe "
+            f"{at_p.probe_fine_mean.mean():.2f} on average): it spends its first dimensions on "
+            "where the pattern is.",
+        ]
     if cnn.needed_k.isna().any() or mlp.needed_k.isna().any():
         lines += [
             "",
