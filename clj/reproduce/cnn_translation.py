@@ -366,10 +366,14 @@ def _needed_figure(needed: pd.DataFrame) -> Figure:
     for encoder, color, label in (("cnn1d", "C0", "CNN vs 2^s"), ("mlp", "C3", "MLP vs P·2^(s−1)")):
         part = finite[finite.encoder == encoder]
         for p, group in part.groupby("P"):
-            ax.scatter(
+            ax.scatter(  # larger P drawn smaller, so coinciding points stay visible
                 group.predicted_k,
                 group.needed_k,
+                s=160 / np.sqrt(p),
                 color=color,
+                alpha=0.8,
+                edgecolors="black",
+                linewidths=0.5,
                 marker=markers.get(int(p), "x"),
                 label=f"{label}, P = {p}",
             )
