@@ -186,8 +186,10 @@ def feature_metrics(
 
     Args:
       key: PRNG key of the GCN.
-      z_train: ``[n_train, k]`` features. y_train: ``[n_train]`` labels.
-      z_test: ``[n_test, k]`` features. y_test: ``[n_test]`` labels.
+      z_train: ``[n_train, k]`` features.
+      y_train: ``[n_train]`` int labels in ``[0, num_classes)``.
+      z_test: ``[n_test, k]`` features.
+      y_test: ``[n_test]`` int labels.
       num_classes: static number of classes.
       gcn: static GCN hyper-parameters.
 
