@@ -257,6 +257,16 @@ def _probe_cells(program: Program, states: Any, n: int) -> list[float]:
     ]
 
 
+def _oracle_probes(program: Program, states: Any, n: int) -> list[float]:
+    """The same probe on the exact invariant coordinates ``x̄_{1:s}`` of the same anchors."""
+    train = cell_anchors(program, states, n, TRAIN_STREAM)
+    test = cell_anchors(program, states, n, TEST_STREAM)
+    return [
+        logistic_probe(train.x[j, :, :s], train.coarse[j], test.x[j, :, :s], test.coarse[j])
+        for j, s in enumerate(c["clusters"] for c in program.cells)
+    ]
+
+
 # ----------------------------------------------------------------------------- the experiment
 
 
@@ -274,6 +284,7 @@ def _linear_rows(program: Program, states: Any, table: pd.DataFrame, n: int) -> 
     d = family.dim
     rows = []
     probes = _probe_cells(program, states, n)
+    oracle = _oracle_probes(program, states, n)
     for j, (cell, (w, b)) in enumerate(
         zip(program.cells, linear_maps(program, states), strict=True)
     ):
@@ -301,6 +312,7 @@ def _linear_rows(program: Program, states: Any, table: pd.DataFrame, n: int) -> 
                 "invariant_energy_predicted": float(predicted_energy),
                 "bias_norm": float(np.linalg.norm(b)),
                 "probe_logistic": probes[j],
+                "probe_oracle": oracle[j],
                 "regime": _regime(s, k),
             }
         )
@@ -336,7 +348,11 @@ def linear_hypercube(size: HypercubeSize, progress: bool = True) -> Report:
         figures["mlp_width"] = _width_figure(comparison, s_mlp, k_mlp)
         tables[f"Linear vs MLP at s = {s_mlp}, k = {k_mlp}"] = comparison
     return Report(
-        table=full, checks=_checks(table), figures=figures, tables=tables, notes=_notes(size)
+        table=full,
+        checks=_checks(table),
+        figures=figures,
+        tables=tables,
+        notes=_notes(size) + _worst_cells(table),
     )
 
 
@@ -378,7 +394,7 @@ def _checks(table: pd.DataFrame) -> list[Check]:
 
 def _linear_means(table: pd.DataFrame) -> pd.DataFrame:
     metrics = ["population_loss", "loss_gap", "max_angle_deg", "invariant_energy", "bias_norm"]
-    metrics += ["probe_logistic", "probe_coarse"]
+    metrics += ["probe_logistic", "probe_oracle", "probe_coarse"]
     means = seed_summary(table, ["clusters", "out_dim", "regime", "optimum"], metrics)
     out = means[["clusters", "out_dim", "regime", "optimum", "population_loss_mean"]].rename(
         columns={"clusters": "s", "out_dim": "k", "population_loss_mean": "loss"}
@@ -386,6 +402,7 @@ def _linear_means(table: pd.DataFrame) -> pd.DataFrame:
     out["gap"] = means.loss_gap_mean.map(lambda v: f"{v:.2%}")
     for metric in ("max_angle_deg", "invariant_energy", "bias_norm", "probe_logistic"):
         out[metric] = means[f"{metric}_mean"]
+    out["probe_oracle"] = means.probe_oracle_mean
     out["probe_ridge"] = means.probe_coarse_mean
     return out
 
@@ -440,34 +457,43 @@ def _curve_figure(curves: pd.DataFrame) -> Figure:
 
 
 def _subspace_figure(table: pd.DataFrame) -> Figure:
-    """Learned vs predicted weight energy on the invariant coordinates, and principal angles."""
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    """Learned vs predicted weight energy on the invariant coordinates, and principal angles,
+    one column per ``(s, k)`` with its seeds side by side."""
+    pairs = sorted({(int(s), int(k)) for s, k in zip(table.clusters, table.out_dim, strict=True)})
+    column = {pair: i for i, pair in enumerate(pairs)}
+    seeds = max(int(table.seed.max()) + 1, 1)
+    x = np.array(
+        [
+            column[(int(s), int(k))] + 0.5 * (seed + 0.5) / seeds - 0.25
+            for s, k, seed in zip(table.clusters, table.out_dim, table.seed, strict=True)
+        ]
+    )
+    fig = Figure(figsize=(max(8.0, 0.55 * len(pairs) * 2 + 2), 3.8), layout="constrained")
     left, right = fig.subplots(1, 2)
-    labels = [f"s={s}\nk={k}" for s, k in zip(table.clusters, table.out_dim, strict=True)]
-    order = np.lexsort((table.seed, table.out_dim, table.clusters))
-    x = np.arange(len(table))
-    left.scatter(x, table.invariant_energy.to_numpy()[order], label="learned", zorder=3)
+    left.scatter(x, table.invariant_energy, s=12, label="learned (one dot per seed)", zorder=3)
+    predicted = table.groupby(["clusters", "out_dim"]).invariant_energy_predicted.first()
     left.scatter(
-        x,
-        table.invariant_energy_predicted.to_numpy()[order],
+        [column[(int(s), int(k))] for s, k in predicted.index],
+        predicted.to_numpy(),
         marker="_",
-        s=200,
+        s=300,
         c="k",
         label="closed form",
     )
     left.set_ylabel("fraction of ‖W‖² on invariant coordinates")
     left.set_ylim(0, 1.05)
-    angles = table.max_angle_deg.to_numpy()[order]
-    right.scatter(x, angles, c="C1", zorder=3)
+    angles = table.max_angle_deg.to_numpy()
+    right.scatter(x, angles, s=12, c="C1", zorder=3)
     right.axhline(ANGLE_TOLERANCE, color="k", ls="--", lw=1, label=f"{ANGLE_TOLERANCE:g}°")
-    right.set_ylabel("largest principal angle to the invariant subspace (°)")
+    right.set_ylabel("largest principal angle to the\ninvariant subspace (°)")
     finite = angles[np.isfinite(angles)]
     right.set_ylim(0, max(ANGLE_TOLERANCE, *finite) * 1.15 if len(finite) else 6)
+    labels = [f"s={s}\nk={k}" for s, k in pairs]
     for ax in (left, right):
-        ax.set_xticks(x, [labels[i] for i in order], fontsize=6)
+        ax.set_xticks(np.arange(len(pairs)), labels, fontsize=6)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    right.set_title("cells with k ≥ s + 1 (others: not defined)", fontsize=9)
+    right.set_title("cells with k ≥ s + 1 (not defined for the others)", fontsize=9)
     return fig
 
 
@@ -504,6 +530,29 @@ def _width_figure(comparison: pd.DataFrame, s: int, k: int) -> Figure:
     return fig
 
 
+def _worst_cells(table: pd.DataFrame) -> str:
+    """A paragraph on the k = s + 1 cells furthest from the optimum (angle and probe)."""
+    recover = table[table.regime == "k = s + 1"]
+    if not len(recover):
+        return ""
+    worst = recover.loc[recover.probe_logistic.idxmin()]
+    by_s = recover.groupby("clusters")[["max_angle_deg", "loss_gap"]].max()
+    spread = "; ".join(
+        f"s = {s}: ≤ {row.max_angle_deg:.2f}°, gap ≤ {row.loss_gap:.2%}"
+        for s, row in by_s.iterrows()
+    )
+    return (
+        "\n\n**Distance from the optimum (k = s + 1).** Largest angle and loss gap per s: "
+        f"{spread}. The worst probe is s = {int(worst.clusters)}, seed {int(worst.seed)}: "
+        f"{worst.probe_logistic:.4f} with a largest angle of {worst.max_angle_deg:.2f}° and a loss "
+        f"gap of {worst.loss_gap:.2%}, while the same probe on the exact invariant coordinates of "
+        f"the same anchors (`probe_oracle`) scores {worst.probe_oracle:.4f}. Constant-step SGD "
+        "settles in a noise floor around the optimum, not on it; the weight it leaves on the "
+        "spurious coordinates (the angles) grows with s and d − s, and can flip held-out "
+        "anchors close to the label's hyperplane."
+    )
+
+
 def _notes(size: HypercubeSize) -> str:
     return (
         f"hypercube, d = {size.dim}; `linear` encoder f(x) = Wx + b; spectral loss; SGD "
@@ -525,7 +574,8 @@ def _notes(size: HypercubeSize) -> str:
         "principal angles between the first s coordinates and the span of the top right singular "
         "vectors of W (as many as the rank of the closed-form optimum's W); defined where the "
         "invariant subspace lies in every optimum (k ≥ s + 1). `probe_logistic`: logistic "
-        "regression (C = 1e4) on the features of held-out anchors; `probe_ridge` the grid's "
+        "regression (C = 1e4) on the features of held-out anchors; `probe_oracle` the same "
+        "probe on the anchors' exact invariant coordinates x̄_{1:s}; `probe_ridge` the grid's "
         "built-in least-squares probe, which need not separate a halfspace of {±1}^s even on the "
         "ideal features. MLP losses are held-out minibatch estimates (`eval_loss`, unbiased)."
     )
