@@ -384,7 +384,7 @@ def _curve_figure(curves: pd.DataFrame) -> Figure:
             ax.plot(line.step, line.loss, lw=1, alpha=0.8)
         optimum = float(part.optimum.iloc[0])
         ax.axhline(optimum, color="k", ls="--", lw=1, label="closed-form optimum")
-        ax.set_ylim(optimum - 0.1 * abs(optimum), 0.5)
+        ax.set_ylim(optimum - 0.05 * abs(optimum), optimum + 0.3 * abs(optimum))
         ax.set_title(f"k = {k}", fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
