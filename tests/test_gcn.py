@@ -20,6 +20,26 @@ from clj.probes import (
 SMALL = GCNConfig(hidden=8, steps=150, lr=3e-2, temperature=0.2)
 
 
+N, CLASSES, N_TRAIN = 40, 4, 24
+TRAIN = np.arange(N) < N_TRAIN
+
+
+@jax.jit
+def _fit_logits(key, prop, labels, train):
+    """Trains on ``[N]`` nodes and returns the logits with all training labels shown (one
+    compilation shared by the tests below)."""
+    params, losses = gcn_fit(key, prop, labels, train, CLASSES, SMALL)
+    return gcn_logits(params, prop, labels, train), losses
+
+
+@jax.jit
+def _graph(x):
+    return propagation(metrics.rld_log_weights(x, SMALL.temperature))
+
+
+_propagation = jax.jit(propagation)
+
+
 def _rld_weights_numpy(x, temperature):
     """DESIGN.md's W, directly, in float64."""
     x = np.asarray(x, np.float64)
@@ -54,26 +74,6 @@ def test_graph_is_rlds_w_and_propagation_is_normalised():
     cut[0, :] = cut[:, 0] = -np.inf
     isolated = np.asarray(_propagation(cut))
     assert isolated[0, 0] == 0.5 and np.all(isolated[0, 1:] == 0) and np.all(isolated[1:, 0] == 0)
-
-
-N, CLASSES, N_TRAIN = 40, 4, 24
-TRAIN = np.arange(N) < N_TRAIN
-
-
-@jax.jit
-def _fit_logits(key, prop, labels, train):
-    """Trains on ``[N]`` nodes and returns the logits with all training labels shown (one
-    compilation shared by the tests below)."""
-    params, losses = gcn_fit(key, prop, labels, train, CLASSES, SMALL)
-    return gcn_logits(params, prop, labels, train), losses
-
-
-@jax.jit
-def _graph(x):
-    return propagation(metrics.rld_log_weights(x, SMALL.temperature))
-
-
-_propagation = jax.jit(propagation)
 
 
 def test_shapes_and_parameter_counts():
