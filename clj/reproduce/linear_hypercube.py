@@ -352,7 +352,7 @@ def linear_hypercube(size: HypercubeSize, progress: bool = True) -> Report:
         checks=_checks(table),
         figures=figures,
         tables=tables,
-        notes=_notes(size) + _worst_cells(table),
+        notes=_notes(size) + _worst_cells(table) + _mlp_note(tables),
     )
 
 
@@ -468,8 +468,8 @@ def _subspace_figure(table: pd.DataFrame) -> Figure:
             for s, k, seed in zip(table.clusters, table.out_dim, table.seed, strict=True)
         ]
     )
-    fig = Figure(figsize=(max(8.0, 0.55 * len(pairs) * 2 + 2), 3.8), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    fig = Figure(figsize=(max(6.0, 0.55 * len(pairs) + 2), 6.4), layout="constrained")
+    left, right = fig.subplots(2, 1, sharex=True)
     left.scatter(x, table.invariant_energy, s=12, label="learned (one dot per seed)", zorder=3)
     predicted = table.groupby(["clusters", "out_dim"]).invariant_energy_predicted.first()
     left.scatter(
@@ -528,6 +528,31 @@ def _width_figure(comparison: pd.DataFrame, s: int, k: int) -> Figure:
     loss_ax.legend(fontsize=7)
     fig.suptitle(f"s = {s}, k = {k}", fontsize=9)
     return fig
+
+
+def _mlp_note(tables: dict[str, pd.DataFrame]) -> str:
+    """A paragraph comparing the MLP widths with the linear encoder (empty without MLPs)."""
+    name = next((t for t in tables if t.startswith("Linear vs MLP")), None)
+    if name is None:
+        return ""
+    frame = tables[name]
+    linear = frame[frame.width == 0]
+    mlp = frame[frame.width > 0]
+    if not len(linear) or not len(mlp):
+        return ""
+    parts = ", ".join(
+        f"width {int(r.width)}: loss {r.eval_loss:.3f}, probe {r.probe_logistic:.3f}"
+        for r in mlp.itertuples()
+    )
+    lin = linear.iloc[0]
+    return (
+        f"\n\n**MLPs ({name[len('Linear vs MLP at ') :]}).** Linear: held-out loss "
+        f"{lin.eval_loss:.3f}, probe {lin.probe_logistic:.3f}; {parts}. An MLP can implement "
+        "invariant functions of the spurious coordinates' signs as well (they survive "
+        "augmentation), so a loss as low as the linear encoder's does not fix which invariant "
+        "features it keeps; compare the probe columns (Saunshi et al.'s point: the function "
+        "class, not the loss, decides)."
+    )
 
 
 def _worst_cells(table: pd.DataFrame) -> str:
