@@ -1,20 +1,19 @@
-"""The supervised objective: its loss, and a padded grid through ``clj.sweep`` that learns and
-trains each cell like its unpadded network."""
+"""The supervised objective: its loss, padding invariance, and learning a separable mixture.
+
+A supervised grid through ``clj.sweep`` (both objectives, one program each) runs in
+``tests/test_reproduce_rld_gcn.py``.
+"""
 
 from __future__ import annotations
-
-import dataclasses
 
 import jax
 import numpy as np
 import pytest
 
 from clj.cell import stack_cells
-from clj.config import SweepConfig
 from clj.data import make_family
 from clj.models import head_logits, supervised_loss
 from clj.models.supervised import make_trainer
-from clj.reproduce.grid import run_grid
 from clj.spec import Spec
 from clj.train import OBJECTIVES, make_train
 
@@ -59,55 +58,36 @@ def test_registered_and_rejects_other_losses():
         make_trainer(spec)
 
 
-def test_padded_cell_in_a_sweep_trains_like_unpadded_network_and_learns():
-    """A supervised grid through ``clj.sweep``: width 8 in 16, out_dim 3 in 5, classes 3 in 5 in
-    one padded program. The small cell matches the unpadded network (same loss curve, same
-    active parameters, zero padding), and every cell learns its separable mixture."""
-    w, k, c = 8, 3, 3
-    config = SweepConfig(
-        data="gaussian_mixture",
-        dim=DIM,
-        loss="supervised",
-        widths=(w, 16),
-        clusters=(c, 5),
-        out_dims=(k, 5),
-        lr=(1e-2,),
-        seeds=1,
-        steps=150,
-        batch=32,
-        eval_size=64,
-        log_every=10,
-        bucket_widths=False,
+def test_padded_cell_trains_like_unpadded_network_and_learns():
+    """Width 8 in 16, out_dim 3 in 5, classes 3 in 5, vmapped beside a full-size cell, against the
+    unpadded network: same loss curve and active parameters, zero padding; and the head learns
+    the separable mixture."""
+    w, k, c, W, K, C = 8, 3, 3, 16, 5, 5
+    common = dict(depth=2, loss="supervised", batch=32, steps=150, log_every=10, eval_size=32)
+    small = Spec(
+        family=make_family("gaussian_mixture", DIM, c), max_width=w, max_out_dim=k, **common
     )
-    result = run_grid(config, progress=False)
-    table = result.table
-    assert len(table) == 8 and (table.loss == "supervised").all()
-    assert (table.diverged == 0).all() and (table.probe_fine >= 0.95).all()
-    curves = result.curves.groupby("cell").loss
-    assert (curves.last() < 0.5 * curves.first()).all()
-
-    ((program, states),) = result.states
-    assert program.spec.max_width == 16 and program.spec.max_out_dim == 5
-    j = next(
-        i
-        for i, cell in enumerate(program.cells)
-        if (cell["width"], cell["out_dim"], cell["clusters"]) == (w, k, c)
+    padded = Spec(
+        family=make_family("gaussian_mixture", DIM, C), max_width=W, max_out_dim=K, **common
     )
-    cell = jax.tree.map(lambda a: a[0], stack_cells([program.cells[j]]))
-    small = dataclasses.replace(
-        program.spec, family=make_family("gaussian_mixture", DIM, c), max_width=w, max_out_dim=k
+    grid = stack_cells(
+        [_cell(width=w, out_dim=k, clusters=c), _cell(seed=4, width=W, out_dim=K, clusters=C)]
     )
+    state_p, curve_p = jax.jit(jax.vmap(make_train(padded).train))(grid)
+    cell = jax.tree.map(lambda a: a[0], grid)
     trainer = make_train(small)
     state_s, curve_s = jax.jit(trainer.train)(cell)
-    curve_p = result.curves[result.curves.cell == program.index[j]].loss.to_numpy()
-    np.testing.assert_allclose(curve_p, curve_s, rtol=1e-5, atol=1e-6)
-    params_p = jax.tree.map(lambda a: a[j], states.params)
+
+    assert curve_p.shape == (2, padded.curve_length) and np.all(np.isfinite(curve_p))
+    np.testing.assert_allclose(curve_p[0], curve_s, rtol=1e-5, atol=1e-6)
+    assert np.all(curve_p[:, -1] < 0.5 * curve_p[:, 0])
+    params_p = jax.tree.map(lambda a: a[0], state_p.params)
     for a, b in zip(jax.tree.leaves(state_s.params), jax.tree.leaves(params_p), strict=True):
         block = np.asarray(b)[tuple(slice(0, n) for n in a.shape)]
         np.testing.assert_allclose(block, a, rtol=1e-5, atol=1e-5)
         assert np.abs(b).sum() == pytest.approx(np.abs(block).sum(), rel=1e-6)  # zero elsewhere
 
-    # The head itself classifies fresh views of the cell's clusters.
+    # The head classifies fresh views of the cell's clusters.
     views = small.family.sample(jax.random.key(5), state_s.world, cell, 256)
     z = trainer.encode(state_s.params, cell, views.x1)
     pred = np.argmax(np.asarray(head_logits(state_s.params["head"], z, c)), axis=1)

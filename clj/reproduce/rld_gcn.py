@@ -257,8 +257,8 @@ def _measure(
     examples = {}
     for program, states in result.states:
         x_train, y_train, x_test, y_test = _probe_sets(dataset, program, states, size)
-        z_train = encode_cells(program, states, x_train)
-        z_test = encode_cells(program, states, x_test)
+        z = encode_cells(program, states, np.concatenate([x_train, x_test], axis=1))
+        z_train, z_test = z[:, : x_train.shape[1]], z[:, x_train.shape[1] :]
         num_classes = program.spec.family.num_fine_classes
         seeds = jnp.asarray([c["seed"] for c in program.cells], jnp.int32)
         keys = jax.vmap(lambda s: jax.random.fold_in(cell_keys(s)["eval"], 11))(seeds)
