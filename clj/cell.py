@@ -29,6 +29,7 @@ class Cell(NamedTuple):
     dof: jax.Array
     lam: jax.Array
     lipschitz: jax.Array
+    prior_var: jax.Array
 
 
 CELL_DTYPES: dict[str, type] = {
@@ -42,9 +43,10 @@ CELL_DTYPES: dict[str, type] = {
     "dof": np.float32,
     "lam": np.float32,
     "lipschitz": np.float32,
+    "prior_var": np.float32,
 }
 
-CELL_DEFAULTS: dict[str, float] = {"lipschitz": math.inf}
+CELL_DEFAULTS: dict[str, float] = {"lipschitz": math.inf, "prior_var": 1.0}
 """Values a cell dict may leave out: axes only some encoders or losses read (``inf``: uncapped)."""
 
 

@@ -69,6 +69,7 @@ GRID_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--dof", "dof", _list_of(float, "--dof"), "degrees of freedom of t_info_nce"),
     ("--lam", "lam", _list_of(float, "--lam"), "covariance weight of spectral_lambda"),
     ("--lipschitz", "lipschitz", _list_of(float, "--lipschitz"), "lipschitz_mlp caps (inf: none)"),
+    ("--prior-var", "prior_var", _list_of(float, "--prior-var"), "group-prior variances of simvae"),
     ("--lr", "lr", _list_of(float, "--lr"), "learning rates"),
     ("--weight-decay", "weight_decay", _list_of(float, "--weight-decay"), "weight decays"),
     ("--optimizer", "optimizer", _list_of(str, "--optimizer"), "optimisers: adam, adamw, sgd"),
@@ -97,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--pool-size", type=int, default=argparse.SUPPRESS, help="fixed anchor pool per cell"
+    )
+    sweep.add_argument(
+        "--views", type=int, default=argparse.SUPPRESS, help="views per group of simvae (J)"
     )
     sweep.add_argument(
         "--data-option",
@@ -179,7 +183,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     from clj.config import CELL_AXES, STATIC_AXES, SweepConfig, load_config
     from clj.presets import preset
 
-    fields = {*STATIC_AXES, *CELL_AXES, "seeds", "log_every", "pool_size"}
+    fields = {*STATIC_AXES, *CELL_AXES, "seeds", "log_every", "pool_size", "views"}
     overrides = {k: v for k, v in vars(args).items() if k in fields}
     if args.data_option:
         overrides["data_options"] = dict(args.data_option)

@@ -60,6 +60,7 @@ CELL_AXES = {
     "dof": "dof",
     "lam": "lam",
     "lipschitz": "lipschitz",
+    "prior_var": "prior_var",
 }
 
 
@@ -95,8 +96,10 @@ class SweepConfig:
       dof: degrees of freedom of ``t_info_nce``.
       lam: weight of the covariance term of ``spectral_lambda``.
       lipschitz: Lipschitz caps of the ``lipschitz_mlp`` encoder (``inf``: uncapped).
+      prior_var: variance σ² of the group prior of ``simvae``.
       log_every: steps between points of each loss curve.
       pool_size: train on a fixed pool of this many anchors per cell instead of fresh samples.
+      views: augmented views per group of ``simvae`` (J; the pair losses always use 2).
       data_options: keyword options of the data families (e.g. ``{"groups": 4}``).
       bucket_widths: group cells into width buckets when a cost model says it is cheaper.
     """
@@ -120,8 +123,10 @@ class SweepConfig:
     dof: tuple[float, ...] = (5.0,)
     lam: tuple[float, ...] = (1.0,)
     lipschitz: tuple[float, ...] = (math.inf,)
+    prior_var: tuple[float, ...] = (1.0,)
     log_every: int = 10
     pool_size: int | None = None
+    views: int = 2
     data_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     bucket_widths: bool = True
 
@@ -163,6 +168,8 @@ class SweepConfig:
         _non_negative("weight_decay", self.weight_decay)
         _non_negative("lam", self.lam)
         _positive("lipschitz", self.lipschitz, allow_inf=True)
+        _positive("prior_var", self.prior_var)
+        _integers("views", (self.views,), minimum=1)
         for data, dim in itertools.product(self.data, self.dim):
             options = self.options_for(data)
             try:
@@ -199,7 +206,8 @@ class SweepConfig:
         """Every cell of the grid as a dict of its coordinates, in a fixed order.
 
         Keys: the static axes, ``seed``, and the per-cell columns (``width``, ``clusters``,
-        ``out_dim``, ``lr``, ``weight_decay``, ``temperature``, ``dof``, ``lam``, ``lipschitz``).
+        ``out_dim``, ``lr``, ``weight_decay``, ``temperature``, ``dof``, ``lam``, ``lipschitz``,
+        ``prior_var``).
         """
         names = [*STATIC_AXES, *CELL_AXES.values(), "seed"]
         values = [getattr(self, a) for a in (*STATIC_AXES, *CELL_AXES)]

@@ -106,5 +106,6 @@ def _program(config: SweepConfig, static: dict, cells: list[dict], index: list[i
         eval_size=static["eval_size"],
         log_every=config.log_every,
         pool_size=config.pool_size,
+        views=config.views,
     )
     return Program(spec=spec, cells=tuple(cells), index=tuple(index))

@@ -27,6 +27,7 @@ class Spec:
       log_every: steps between points of the loss curve (divides ``steps``).
       pool_size: if set, each cell draws a fixed pool of this many anchors once and every step
         augments a random batch of them; otherwise fresh anchors every step.
+      views: augmented views per group of objectives that use groups (``simvae``'s J).
       knn_k: neighbours of the k-NN probe.
       kmeans_iters: Lloyd iterations of the k-means used for NMI and ARI.
     """
@@ -43,6 +44,7 @@ class Spec:
     eval_size: int = 1024
     log_every: int = 10
     pool_size: int | None = None
+    views: int = 2
     knn_k: int = 10
     kmeans_iters: int = 30
 

@@ -32,6 +32,9 @@ OBJECTIVES: dict[str, str] = {}
 supervised ones), by name: the module whose ``make_trainer(spec) -> Trainer`` builds the trainer.
 ``spec.loss`` selects them like a loss; the module is imported only when used."""
 OBJECTIVES["supervised"] = "clj.models.supervised"
+OBJECTIVES.update(
+    {name: "clj.models.simvae" for name in ("vae", "simvae", "vae_bernoulli", "simvae_bernoulli")}
+)
 
 _WORLD, _INIT, _DATA, _EVAL, _POOL = range(5)
 

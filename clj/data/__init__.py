@@ -12,6 +12,7 @@ from clj.data.hypercube import Hypercube
 from clj.data.images import IMAGE_FAMILIES, Cifar10, Digits, FashionMnist, Mnist
 from clj.data.lipschitz_regions import LipschitzRegions
 from clj.data.patches import Patches
+from clj.data.style import StyleGlyphs
 
 __all__ = [
     "FAMILIES",
@@ -27,6 +28,7 @@ __all__ = [
     "LipschitzRegions",
     "Mnist",
     "Patches",
+    "StyleGlyphs",
     "Views",
     "make_family",
 ]
@@ -37,6 +39,7 @@ FAMILIES: dict[str, type[DataFamily]] = {
 """Data families by the name the command line and sweep configs use."""
 FAMILIES[LipschitzRegions.name] = LipschitzRegions
 FAMILIES.update({cls.name: cls for cls in IMAGE_FAMILIES})
+FAMILIES[StyleGlyphs.name] = StyleGlyphs
 
 
 def make_family(name: str, dim: int, max_clusters: int, **options: Any) -> DataFamily:

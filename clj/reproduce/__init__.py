@@ -49,6 +49,7 @@ class Experiment:
 
 EXPERIMENTS: dict[str, str] = {
     "capacity-grid": "clj.reproduce.capacity_grid",
+    "simvae-style": "clj.reproduce.simvae_style",
     "linear-hypercube": "clj.reproduce.linear_hypercube",
     "grid-2x2": "clj.reproduce.grid_2x2",
     "lipschitz-regions": "clj.reproduce.lipschitz_regions",
