@@ -56,6 +56,7 @@ EXPERIMENTS: dict[str, str] = {
     "cnn-translation": "clj.reproduce.cnn_translation",
     "rld-gcn": "clj.reproduce.rld_gcn",
     "t-simclr": "clj.reproduce.t_simclr",
+    "saunshi-table1": "clj.reproduce.saunshi_table1",
 }
 """Experiment name -> the module defining it (as ``EXPERIMENT``), in the order ``all`` runs them."""
 
