@@ -312,16 +312,24 @@ def _notes(size: GridSize, data: LipschitzRegions, cap0: float, means: pd.DataFr
     free = _uncapped(means, r)
     below = _at(means, r, hi=1.0 - 1e-4)
     at_cap = _at(means, r, lo=1.0 - 1e-4, hi=1.0 + 1e-4)
+    failed = []
+    if len(at_cap):
+        for metric, what in (("knn_fine", "k-NN"), ("probe_fine", "linear-probe")):
+            value = at_cap.iloc[0][f"{metric}_mean"]
+            if value >= (1 / SUBCLUSTERS + free[f"{metric}_mean"]) / 2:
+                failed.append(f"fine {what} accuracy ({value:.3f})")
     knn_text = ""
-    if len(at_cap) and at_cap.iloc[0].knn_fine_mean >= (1 / SUBCLUSTERS + free.knn_fine_mean) / 2:
+    verb = "that check fails" if len(failed) == 1 else "those checks fail"
+    if failed:
         knn_text = (
-            f" At the region cap the fine k-NN accuracy ({at_cap.iloc[0].knn_fine_mean:.3f}) is "
-            "closer to the uncapped encoder's than to chance, so that check fails: the capped "
-            "encoder keeps the sub-clusters apart at a small scale (their differences are at "
-            "most cap × their distance, but the views of one sub-cluster are compressed as "
-            "well), and k-NN needs only that they do not overlap. The theory speaks of the "
-            "clusters an encoder can *implement* at the scale the loss rewards, which the "
-            "k = 16 loss measures."
+            f" At the region cap the {' and the '.join(failed)} "
+            f"{'is' if len(failed) == 1 else 'are'} closer to the uncapped encoder's than to "
+            f"chance within a region, so {verb}: the capped encoder "
+            "keeps the sub-clusters apart at a small scale (their differences are at most "
+            "cap × their distance, but the views of one sub-cluster are compressed as well), "
+            "and a probe needs only that they do not overlap. The theory speaks of the clusters "
+            "an encoder can *implement* at the scale the loss rewards, which the k = 16 loss "
+            "measures; these checks ask for more than that."
         )
     below_text = ""
     if len(below):
