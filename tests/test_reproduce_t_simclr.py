@@ -90,7 +90,9 @@ def test_checks_follow_hand_computed_gains():
     knn_shrink = "mixture: knn_fine gain (t-SimCLR ν=1 − SimCLR) at k = 1 minus at k = 8"
     probe_gain = "mixture: probe_fine of t-SimCLR ν=1 minus SimCLR's at k = 1"
     tail = "mixture: knn_fine gain over SimCLR at k = 1, ν = 1 minus ν = 1000"
-    closer = "mixture: mean over k of |knn_fine − SimCLR's|, ν = 1000 minus ν = 1"
+    closer = (
+        "mixture: mean over k of the absolute knn_fine difference from SimCLR, ν = 1000 minus ν = 1"
+    )
     assert measured[knn_gain] == pytest.approx(0.65 - 0.30) and passed[knn_gain]
     assert measured[knn_shrink] == pytest.approx(0.35 - 0.02) and passed[knn_shrink]
     assert measured[probe_gain] == pytest.approx(0.0) and not passed[probe_gain]
