@@ -19,6 +19,7 @@ from clj.reproduce import saunshi_table1 as table1
 from clj.reproduce.saunshi_measure import (
     batch_losses,
     cell_data,
+    mean_cosine,
     perfect_features,
     spurious_features,
 )
@@ -87,7 +88,7 @@ def test_hand_built_representations_are_invariant_bits_on_the_training_pool():
     family = make_family("hypercube", 6, 2)
     spec = Spec(family=family, loss="info_nce", max_width=8, max_out_dim=4, pool_size=32)
     cell = jax.tree.map(lambda a: a[0], stack_cells([_cell()]))
-    state = make_train(spec).init(cell)
+    state = jax.jit(make_train(spec).init)(cell)
     data = jax.jit(cell_data, static_argnums=(0, 1, 2))(family, 32, 128, cell)
     chex.assert_shape(data.views, (2, 128, 6))
     np.testing.assert_array_equal(data.pool.x, state.pool.x)
@@ -98,6 +99,16 @@ def test_hand_built_representations_are_invariant_bits_on_the_training_pool():
         np.testing.assert_array_equal(perfect_features(view, 2), x_bar[:, :2])
         np.testing.assert_array_equal(spurious_features(view, 2), x_bar[:, 2:4])
     assert not np.array_equal(data.views[0][:, 2:], data.views[1][:, 2:])  # τ varies
+    redrawn = np.asarray(data.redrawn)
+    np.testing.assert_array_equal(redrawn[:, :2], x_bar[:, :2])
+    assert set(np.unique(redrawn)) == {-1.0, 1.0}
+    assert 0.4 < np.mean(redrawn[:, 2:] != x_bar[:, 2:]) < 0.6
+    f_cosine = mean_cosine(perfect_features(x_bar, 2), perfect_features(redrawn, 2))
+    np.testing.assert_allclose(f_cosine, 1.0, rtol=1e-6)
+    g_test, g_redrawn = spurious_features(x_bar, 2), spurious_features(redrawn, 2)
+    expected = np.mean(np.sum(g_test * g_redrawn, 1) / 2.0)  # ±1 bits: norms are √2
+    np.testing.assert_allclose(mean_cosine(g_test, g_redrawn), expected, rtol=1e-6)
+    assert abs(expected) < 0.3
     with pytest.raises(ValueError, match="dim=3"):
         spurious_features(jnp.ones((4, 3)), 2)
 
@@ -170,6 +181,7 @@ def test_smoke_run_writes_report(tmp_path):
     assert list(report.table.representation.unique()) == list(table1.ORDER)
     assert np.all(np.isfinite(report.table.simclr_loss))
     assert np.all(report.table.probe_accuracy.between(0, 1))
+    assert np.all(report.table.invariant_similarity.between(-1, 1 + 1e-6))
     assert report.table.loc[report.table.representation == "perfect f", "probe_accuracy"].min() == 1
     assert len(report.checks) == 6
     assert all(isinstance(c.passed, bool) for c in report.checks)

@@ -6,7 +6,11 @@ from the seed alone:
 - the probe trains on the seed's pretraining pool (the anchors :func:`clj.train.make_train` draws
   from the ``"pool"`` key, with their labels) and is tested on ``n_test`` fresh anchors;
 - the SimCLR loss (:func:`clj.losses.info_nce`) is averaged over consecutive batches of
-  ``batch`` positive pairs, two views of each test anchor.
+  ``batch`` positive pairs, two views of each test anchor;
+- the *invariant similarity* is the mean cosine similarity between the representation of a test
+  anchor and that of the same anchor with every spurious coordinate redrawn (``±1``, uniform):
+  1 for a representation of the invariant coordinates alone, lower the more it depends on the
+  spurious ones.
 
 The two hand-built representations of the hypercube (``s`` invariant coordinates):
 
@@ -38,6 +42,7 @@ __all__ = [
     "SeedData",
     "batch_losses",
     "cell_data",
+    "mean_cosine",
     "measure",
     "perfect_features",
     "spurious_features",
@@ -55,12 +60,14 @@ class SeedData(NamedTuple):
       pool: the pretraining pool, ``x`` ``[pool_size, dim]``; the probe's training set.
       test: ``n_test`` held-out anchors, ``x`` ``[n_test, dim]``; the probe's test set.
       views: ``[2, n_test, dim]``, two augmentations of each test anchor.
+      redrawn: ``[n_test, dim]``, the test anchors with their spurious coordinates redrawn.
     """
 
     world: jax.Array
     pool: Anchors
     test: Anchors
     views: jax.Array
+    redrawn: jax.Array
 
 
 def cell_data(family: DataFamily, pool_size: int, n_test: int, cell: Cell) -> SeedData:
@@ -72,10 +79,13 @@ def cell_data(family: DataFamily, pool_size: int, n_test: int, cell: Cell) -> Se
     keys = cell_keys(cell.seed)
     world = family.world(keys["world"], cell)
     pool = family.anchors(keys["pool"], world, cell, pool_size)
-    k_test, k_views = jax.random.split(jax.random.fold_in(keys["eval"], HELDOUT_SALT))
+    k_test, k_views, k_redraw = jax.random.split(jax.random.fold_in(keys["eval"], HELDOUT_SALT), 3)
     test = family.anchors(k_test, world, cell, n_test)
     views = family.view_pair(k_views, world, cell, test.x)
-    return SeedData(world, pool, test, views)
+    fresh = jnp.where(jax.random.bernoulli(k_redraw, 0.5, test.x.shape), 1.0, -1.0)
+    invariant = jnp.arange(family.dim) < cell.clusters
+    redrawn = jnp.where(invariant, test.x, fresh)
+    return SeedData(world, pool, test, views, redrawn)
 
 
 def perfect_features(x: jax.Array, invariant: int) -> jax.Array:
@@ -120,27 +130,37 @@ def batch_losses(
     return jax.vmap(lambda a, b: info_nce(a, b, temperature))(b1, b2)
 
 
+def mean_cosine(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Mean over rows of the cosine similarity of ``a[i]`` and ``b[i]`` (``[n, k]`` each)."""
+    chex.assert_equal_shape([a, b])
+    norms = jnp.linalg.norm(a, axis=1) * jnp.linalg.norm(b, axis=1)
+    return jnp.mean(jnp.sum(a * b, axis=1) / jnp.maximum(norms, 1e-12))
+
+
 def measure(
     z_pool: jax.Array,
     y_pool: jax.Array,
     z_test: jax.Array,
     y_test: jax.Array,
     z_views: jax.Array,
+    z_redrawn: jax.Array,
     batch: int,
     temperature: float | jax.Array,
-) -> tuple[jax.Array, jax.Array]:
-    """One representation's held-out SimCLR loss per batch and its probe accuracy.
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One representation's held-out SimCLR loss per batch, probe accuracy and invariant
+    similarity.
 
     Args:
       z_pool: ``[pool_size, k]`` features of the pool; y_pool: ``[pool_size]`` labels in {0, 1}.
       z_test: ``[n_test, k]`` features of the test anchors; y_test: ``[n_test]`` labels.
       z_views: ``[2, n_test, k]`` features of the two views of the test anchors.
+      z_redrawn: ``[n_test, k]`` features of the test anchors with spurious coordinates redrawn.
       batch, temperature: of :func:`batch_losses`.
 
     Returns:
-      ``([n_test // batch] losses, scalar accuracy of the logistic probe)``.
+      ``([n_test // batch] losses, accuracy of the logistic probe, invariant similarity)``.
     """
-    chex.assert_rank([z_pool, z_test, z_views], [2, 2, 3])
+    chex.assert_rank([z_pool, z_test, z_views, z_redrawn], [2, 2, 3, 2])
     losses = batch_losses(z_views[0], z_views[1], batch, temperature)
     accuracy = logistic_probe_accuracy(z_pool, y_pool, z_test, y_test)
-    return losses, accuracy
+    return losses, accuracy, mean_cosine(z_test, z_redrawn)
