@@ -444,6 +444,15 @@ def _notes(size: Table1Size, table: pd.DataFrame, batch_losses: dict) -> str:
         )
         + ".",
     ]
+    mlp_sim = _stats(table, MLP, "invariant_similarity")[0]
+    linear_sim = _stats(table, LINEAR, "invariant_similarity")[0]
+    if mlp_sim > linear_sim:
+        lines[-1] += (
+            " The MLP depends less on the spurious coordinates than the linear encoder does, so "
+            "its lower accuracy is not explained by spurious features: it keeps the invariant "
+            "information but arranges the invariant patterns non-linearly, where the linear "
+            "encoder cannot."
+        )
     mlps = table[table.representation.isin([MLP, MLP_WD])]
     if len(mlps) > 2:
         rho = scipy.stats.spearmanr(mlps.simclr_loss, mlps.probe_accuracy).statistic
