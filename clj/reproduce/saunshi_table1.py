@@ -449,9 +449,10 @@ def _notes(size: Table1Size, table: pd.DataFrame, batch_losses: dict) -> str:
     if mlp_sim > linear_sim:
         lines[-1] += (
             " The MLP depends less on the spurious coordinates than the linear encoder does, so "
-            "its lower accuracy is not explained by spurious features: it keeps the invariant "
-            "information but arranges the invariant patterns non-linearly, where the linear "
-            "encoder cannot."
+            "its lower accuracy is not explained by spurious features: its representation is "
+            "close to a function of the invariant coordinates, and what costs accuracy is how "
+            "that function arranges the 2^s invariant patterns (a linear encoder can only "
+            "arrange them linearly)."
         )
     mlps = table[table.representation.isin([MLP, MLP_WD])]
     if len(mlps) > 2:
