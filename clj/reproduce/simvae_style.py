@@ -128,7 +128,7 @@ SIZES: dict[str, StyleSize] = {
     "full": StyleSize(
         datasets=("style_glyphs", "digits"),
         seeds=3,
-        steps=3000,
+        steps=2500,
         images=256,
         width=256,
         out_dim=16,
@@ -383,6 +383,14 @@ def _figure(means: pd.DataFrame, datasets: tuple[str, ...]) -> Figure:
 
 def _notes(size: StyleSize, means: pd.DataFrame, checks: list[Check]) -> str:
     failed = [c.name for c in checks if not c.passed]
+    plain = []
+    for dataset, part in means.groupby("data", sort=False):
+        by = part.set_index("method").probe_fine_mean
+        simvae = part[part.objective == "SimVAE"].set_index("method").probe_fine_mean
+        plain.append(
+            f"{dataset}: SimCLR {by['SimCLR']:.3f}, VAE {by['VAE']:.3f}, "
+            + ", ".join(f"{m} {v:.3f}" for m, v in simvae.items())
+        )
     lines = [
         f"Encoders: depth-2 ReLU MLP, width {size.width}, k = {size.out_dim}; Adam (lr 1e-3), "
         f"{size.steps} steps of {size.images} images each (SimCLR: {size.images // 2} pairs, "
@@ -392,11 +400,17 @@ def _notes(size: StyleSize, means: pd.DataFrame, checks: list[Check]) -> str:
         "(pixels lie in [0, 1]); one reparameterised sample per image. A Gaussian likelihood "
         "whose variance is learned from 1 left the VAE's posterior collapsed at the quick size "
         "(class accuracy near chance, position R² below 0.2 on both datasets), so it is not used.",
-        f"Content and style are measured on {size.probe_size} clean images to fit the probes and "
-        f"{size.probe_size} others to score them (digits: train split to fit, test split to "
-        "score). `probe_fine` is the sweep's own ridge probe on unshifted images. The SimVAE "
-        "σ² named in the content-gap check is the one with the best content accuracy, chosen on "
-        "the same measurements (a selection the other checks do not make).",
+        f"Content and style are measured on {size.probe_size} unaugmented images at known "
+        f"positions to fit the probes and {size.probe_size} others to score them (digits: "
+        "train-split images to fit, test-split images to score, each shifted by a known "
+        "whole-pixel offset in −2 .. 2). The SimVAE σ² named in the content-gap check is the one "
+        "with the best content accuracy, chosen on the same measurements (a selection the other "
+        "checks do not make).",
+        "Class accuracy on the sweep's plain evaluation images instead (`probe_fine`; digits: "
+        "unshifted test images; glyphs: anchors at random positions), for comparison: "
+        + "; ".join(plain)
+        + ". The content checks use the probe sets above, whose positions vary over the whole "
+        "range that augmentation covers.",
     ]
     if failed:
         lines.append(
