@@ -385,7 +385,7 @@ def _figure(table: pd.DataFrame, curves: pd.DataFrame) -> Figure:
     left.set_xlabel("held-out SimCLR loss")
     left.set_ylabel("linear-probe accuracy (label)")
     left.set_title("equal loss, different accuracy")
-    left.legend(loc="center left", fontsize=8)
+    left.legend(loc="lower center", fontsize=8)
     left.grid(alpha=0.3)
     for name, part in curves.groupby("representation"):
         mean = part.groupby("step").loss.mean()
