@@ -70,6 +70,8 @@ def _per_seed_table() -> pd.DataFrame:
     add("t-SimCLR ν=1", 1.0, 8, [0.98, 0.98])
     add("t-SimCLR ν=1000", 1.0, 1, [0.40, 0.40])
     add("t-SimCLR ν=1000", 1.0, 8, [0.96, 0.96])
+    add("t-SimCLR ν=5", 1.0, 1, [0.50, 0.50])  # sorts between ν = 1 and ν = 1000
+    add("t-SimCLR ν=5", 1.0, 8, [0.97, 0.97])
     return pd.DataFrame(rows)
 
 
@@ -79,6 +81,12 @@ def test_checks_follow_hand_computed_gains():
         _per_seed_table(), ["part", "method", "temperature", "out_dim"], list(ts.METRICS)
     )
     best = {m: ts.best_over_temperature(means, m) for m in ts.METRICS}
+    assert pd.unique(best["knn_fine"].method).tolist() == [
+        "SimCLR",
+        "t-SimCLR ν=1",
+        "t-SimCLR ν=5",
+        "t-SimCLR ν=1000",
+    ]
     simclr = best["knn_fine"][best["knn_fine"].method == "SimCLR"]
     assert simclr.temperature.tolist() == [0.5, 0.5]
     assert simclr["mean"].tolist() == pytest.approx([0.30, 0.96])
@@ -125,7 +133,12 @@ def test_figures_draw_every_method_and_panel():
     best = {m: ts.best_over_temperature(means, m) for m in ts.METRICS}
     fig = accuracy_figure(best, ["mixture"], ts.METRICS)
     assert isinstance(fig, Figure) and len(fig.axes) == len(ts.METRICS)
-    assert len(fig.axes[0].get_legend_handles_labels()[1]) == 3
+    assert fig.axes[0].get_legend_handles_labels()[1] == [
+        "SimCLR",
+        "t-SimCLR ν=1",
+        "t-SimCLR ν=5",
+        "t-SimCLR ν=1000",
+    ]
     rng = np.random.default_rng(0)
     space = LossSpace(
         x=rng.normal(size=(1, 20, 2)),

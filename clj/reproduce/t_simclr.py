@@ -151,7 +151,7 @@ SIZES: dict[str, Size] = {
         t_temperatures=(1.0, 10.0),
         simclr_temperatures=(0.1, 0.2, 0.5),
         seeds=3,
-        steps=600,
+        steps=500,
         toy_steps=800,
     ),
 }
@@ -199,6 +199,11 @@ def configs_for(part: Part, size: Size) -> dict[str, SweepConfig]:
 def method_label(loss: str, dof: float) -> str:
     """``SimCLR`` or ``t-SimCLR ν=<dof>``."""
     return SIMCLR if loss == "info_nce" else f"t-SimCLR ν={dof:g}"
+
+
+def method_order(method: str) -> float:
+    """Sort key of a :func:`method_label`: SimCLR first, then t-SimCLR by increasing ν."""
+    return -math.inf if method == SIMCLR else float(method.split("ν=")[1])
 
 
 def run_part(part: Part, size: Size, progress: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -257,7 +262,9 @@ def best_over_temperature(means: pd.DataFrame, metric: str) -> pd.DataFrame:
     best = ranked.groupby(["part", "method", "out_dim"], sort=True).head(1)
     best = best.rename(columns={f"{metric}_mean": "mean", f"{metric}_sd": "sd"})
     best = best[["part", "method", "out_dim", "temperature", "mean", "sd"]]
-    return best.sort_values(["part", "method", "out_dim"]).reset_index(drop=True)
+    order = best.method.map(method_order).rename("order")
+    best = best.assign(order=order).sort_values(["part", "order", "out_dim"])
+    return best.drop(columns="order").reset_index(drop=True)
 
 
 def t_simclr(size: Size, progress: bool = True) -> Report:

@@ -60,7 +60,8 @@ def accuracy_figure(
     """Accuracy (best temperature, mean ± sd over seeds) against k, one line per method.
 
     Args:
-      best: per metric, :func:`~clj.reproduce.t_simclr.best_over_temperature`'s table.
+      best: per metric, :func:`~clj.reproduce.t_simclr.best_over_temperature`'s table (its
+        row order is the legend's).
       parts: rows of the figure (data sets).
       metrics: columns of the figure.
     """
@@ -71,8 +72,8 @@ def accuracy_figure(
             ax = axes[row, col]
             frame = best[metric]
             frame = frame[frame.part == part]
-            for method, line in frame.groupby("method", sort=True):
-                line = line.sort_values("out_dim")
+            for method in pd.unique(frame.method):  # in the table's order
+                line = frame[frame.method == method].sort_values("out_dim")
                 ax.errorbar(
                     line.out_dim,
                     line["mean"],
