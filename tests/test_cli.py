@@ -126,7 +126,7 @@ def test_overwrite_replaces_results_and_keeps_other_files(tmp_path: Path) -> Non
         (["--data", "hypercube", "--dim", "8", "--clusters", "9"], "clusters=9"),
         (["--clusters", "6"], "clusters=6"),
         (["--loss", "contrastive"], "'contrastive'"),
-        (["--data", "mnist"], "'mnist'"),
+        (["--data", "imagenet"], "'imagenet'"),
         (["--optimizer", "lion"], "'lion'"),
         (["--lr", "-0.1"], "-0.1"),
         (["--lr", "0"], "lr"),
