@@ -59,12 +59,12 @@ def _key_value(text: str) -> tuple[str, Any]:
 GRID_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--data", "data", _list_of(str, "--data"), "data families (clj list)"),
     ("--dim", "dim", _list_of(int, "--dim"), "input dimensions"),
-    ("--encoder", "encoder", _list_of(str, "--encoder"), "encoders: mlp, linear"),
+    ("--encoder", "encoder", _list_of(str, "--encoder"), "encoders (clj list)"),
     ("--depth", "depth", _list_of(int, "--depth"), "hidden layers of the MLP"),
     ("--widths", "widths", _list_of(int, "--widths"), "hidden widths"),
     ("--clusters", "clusters", _list_of(int, "--clusters"), "cluster counts (hypercube: s)"),
     ("--out-dims", "out_dims", _list_of(int, "--out-dims"), "representation dimensions k"),
-    ("--loss", "loss", _list_of(str, "--loss"), "losses (clj list)"),
+    ("--loss", "loss", _list_of(str, "--loss"), "losses and objectives (clj list)"),
     ("--temperature", "temperature", _list_of(float, "--temperature"), "InfoNCE temperatures"),
     ("--dof", "dof", _list_of(float, "--dof"), "degrees of freedom of t_info_nce"),
     ("--lam", "lam", _list_of(float, "--lam"), "covariance weight of spectral_lambda"),
@@ -373,6 +373,7 @@ def _run_list(_: argparse.Namespace) -> int:
     from clj.optim import OPTIMIZERS
     from clj.presets import PRESETS
     from clj.reproduce import EXPERIMENTS, get_experiment
+    from clj.train import OBJECTIVE_DESCRIPTIONS
 
     def first_line(doc: str | None) -> str:
         return (doc or "").strip().splitlines()[0] if doc else ""
@@ -381,6 +382,7 @@ def _run_list(_: argparse.Namespace) -> int:
         "data families (--data)": {n: c.description for n, c in FAMILIES.items()},
         "encoders (--encoder)": ENCODER_DESCRIPTIONS,
         "losses (--loss)": {n: first_line(f.__doc__) for n, f in LOSSES.items()},
+        "other objectives (--loss)": OBJECTIVE_DESCRIPTIONS,
         "optimizers (--optimizer)": {n: first_line(f.__doc__) for n, f in OPTIMIZERS.items()},
         "presets (clj sweep --preset)": {n: d for n, (d, _) in PRESETS.items()},
         "reproductions (clj reproduce)": {n: get_experiment(n).title for n in EXPERIMENTS},

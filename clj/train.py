@@ -25,7 +25,14 @@ from clj.losses import LOSSES
 from clj.optim import make_optimizer
 from clj.spec import Spec
 
-__all__ = ["OBJECTIVES", "TrainState", "Trainer", "cell_keys", "make_train"]
+__all__ = [
+    "OBJECTIVES",
+    "OBJECTIVE_DESCRIPTIONS",
+    "TrainState",
+    "Trainer",
+    "cell_keys",
+    "make_train",
+]
 
 OBJECTIVES: dict[str, str] = {}
 """Training objectives other than the pair losses of :data:`clj.losses.LOSSES` (e.g. generative or
@@ -35,6 +42,16 @@ OBJECTIVES["supervised"] = "clj.models.supervised"
 OBJECTIVES.update(
     {name: "clj.models.simvae" for name in ("vae", "simvae", "vae_bernoulli", "simvae_bernoulli")}
 )
+OBJECTIVE_DESCRIPTIONS: dict[str, str] = {
+    "supervised": "cross-entropy of a linear head on the fine labels, on the same views "
+    "(supervised baseline of the same encoder)",
+    "vae": "VAE: ELBO of each input, Gaussian decoder with a learned variance, N(0, I) prior",
+    "simvae": "SimVAE (Bizeul et al. 2024): ELBO of J = --views views sharing a Gaussian "
+    "group prior of variance --prior-var, Gaussian decoder",
+    "vae_bernoulli": "the VAE with a Bernoulli decoder (inputs in [0, 1])",
+    "simvae_bernoulli": "SimVAE with a Bernoulli decoder (inputs in [0, 1])",
+}
+"""One line per objective of :data:`OBJECTIVES`, for ``clj list``."""
 
 _WORLD, _INIT, _DATA, _EVAL, _POOL = range(5)
 

@@ -47,21 +47,17 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_list_names_every_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    from clj.data import FAMILIES
+    from clj.encoders import ENCODERS
+    from clj.losses import LOSSES
+    from clj.reproduce import EXPERIMENTS
+    from clj.train import OBJECTIVE_DESCRIPTIONS, OBJECTIVES
+
+    assert set(OBJECTIVE_DESCRIPTIONS) == set(OBJECTIVES)
     assert main(["list"]) == 0
     text = capsys.readouterr().out
-    for name in (
-        "gaussian_mixture",
-        "hierarchical_mixture",
-        "hypercube",
-        "mlp",
-        "linear",
-        "spectral_lambda",
-        "t_info_nce",
-        "adamw",
-        "flagship",
-        "reference",
-        "probe_fine",
-    ):
+    registered = [*FAMILIES, *ENCODERS, *LOSSES, *OBJECTIVES, *EXPERIMENTS]
+    for name in (*registered, "adamw", "flagship", "reference", "probe_fine"):
         assert name in text
 
 
