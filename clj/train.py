@@ -30,8 +30,10 @@ __all__ = [
     "OBJECTIVE_DESCRIPTIONS",
     "TrainState",
     "Trainer",
+    "apply_gradients",
     "cell_keys",
     "make_train",
+    "scan_windows",
 ]
 
 OBJECTIVES: dict[str, str] = {}
@@ -123,6 +125,35 @@ class Trainer:
     eval_loss: Callable[[TrainState, Cell, Views], jax.Array]
 
 
+def apply_gradients(state: TrainState, tx: optax.GradientTransformation, grads: Any) -> TrainState:
+    """One optimiser update of ``state.params`` by ``grads``, counting the step."""
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return state._replace(step=state.step + 1, params=params, opt_state=opt_state)
+
+
+def scan_windows(
+    step: Callable[[TrainState, Cell], tuple[TrainState, jax.Array]], log_every: int
+) -> Callable[[TrainState, Cell, int], tuple[TrainState, jax.Array]]:
+    """``run(state, cell, num_steps)`` of a trainer: ``num_steps`` calls of ``step`` in
+    ``jax.lax.scan``, returning the final state and the curve ``[num_steps // log_every]`` of the
+    mean loss over each window of ``log_every`` steps."""
+
+    def run(state: TrainState, cell: Cell, num_steps: int) -> tuple[TrainState, jax.Array]:
+        if num_steps % log_every:
+            raise ValueError(f"num_steps={num_steps} is not a multiple of {log_every}")
+
+        def window(state: TrainState, _: None) -> tuple[TrainState, jax.Array]:
+            state, losses = jax.lax.scan(lambda s, _: step(s, cell), state, None, length=log_every)
+            return state, jnp.mean(losses)
+
+        state, curve = jax.lax.scan(window, state, None, length=num_steps // log_every)
+        chex.assert_shape(curve, (num_steps // log_every,))
+        return state, curve
+
+    return run
+
+
 def make_train(spec: Spec) -> Trainer:
     """Builds the pure training functions of one cell for ``spec``."""
     if spec.loss in OBJECTIVES:
@@ -173,23 +204,9 @@ def make_train(spec: Spec) -> Trainer:
             return loss_fn(spec, z[0], z[1], cell)
 
         loss, grads = jax.value_and_grad(objective)(state.params)
-        updates, opt_state = tx(cell).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return state._replace(step=state.step + 1, params=params, opt_state=opt_state), loss
+        return apply_gradients(state, tx(cell), grads), loss
 
-    def run(state: TrainState, cell: Cell, num_steps: int) -> tuple[TrainState, jax.Array]:
-        if num_steps % spec.log_every:
-            raise ValueError(f"num_steps={num_steps} is not a multiple of {spec.log_every}")
-
-        def window(state: TrainState, _: None) -> tuple[TrainState, jax.Array]:
-            state, losses = jax.lax.scan(
-                lambda s, _: step(s, cell), state, None, length=spec.log_every
-            )
-            return state, jnp.mean(losses)
-
-        state, curve = jax.lax.scan(window, state, None, length=num_steps // spec.log_every)
-        chex.assert_shape(curve, (num_steps // spec.log_every,))
-        return state, curve
+    run = scan_windows(step, spec.log_every)
 
     def train(cell: Cell) -> tuple[TrainState, jax.Array]:
         return run(init(cell), cell, spec.steps)

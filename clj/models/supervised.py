@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -29,7 +28,7 @@ from clj.encoders import make_encoder, unit_mask
 from clj.optim import make_optimizer
 from clj.random import indexed_normal
 from clj.spec import Spec
-from clj.train import Trainer, TrainState, cell_keys
+from clj.train import Trainer, TrainState, apply_gradients, cell_keys, scan_windows
 
 __all__ = ["NAME", "head_logits", "make_trainer", "supervised_loss"]
 
@@ -135,23 +134,9 @@ def make_trainer(spec: Spec) -> Trainer:
             return supervised_loss(logits, labels)
 
         loss, grads = jax.value_and_grad(objective)(state.params)
-        updates, opt_state = tx(cell).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return state._replace(step=state.step + 1, params=params, opt_state=opt_state), loss
+        return apply_gradients(state, tx(cell), grads), loss
 
-    def run(state: TrainState, cell: Cell, num_steps: int) -> tuple[TrainState, jax.Array]:
-        if num_steps % spec.log_every:
-            raise ValueError(f"num_steps={num_steps} is not a multiple of {spec.log_every}")
-
-        def window(state: TrainState, _: None) -> tuple[TrainState, jax.Array]:
-            state, losses = jax.lax.scan(
-                lambda s, _: step(s, cell), state, None, length=spec.log_every
-            )
-            return state, jnp.mean(losses)
-
-        state, curve = jax.lax.scan(window, state, None, length=num_steps // spec.log_every)
-        chex.assert_shape(curve, (num_steps // spec.log_every,))
-        return state, curve
+    run = scan_windows(step, spec.log_every)
 
     def train(cell: Cell) -> tuple[TrainState, jax.Array]:
         return run(init(cell), cell, spec.steps)
