@@ -8,6 +8,7 @@ import os
 import jax
 
 from clj.spec import Spec
+from clj.step_cost import analytic, encode_intermediate_bytes, state_bytes, step_intermediate_bytes
 
 __all__ = ["cell_bytes", "device_budget_bytes", "max_cells_per_chunk"]
 
@@ -23,18 +24,25 @@ def cell_bytes(spec: Spec) -> int:
 
     Counts parameters with their gradient and optimiser moments, the activations of a training
     step (kept for the backward pass), the batch's Gram matrices, and the evaluation's features,
-    pairwise distances and k-means distances.
+    pairwise distances and k-means distances. MLP and linear encoders with a pair loss use a
+    closed form; other encoders and objectives are measured on their traced step
+    (:mod:`clj.step_cost`).
     """
     d, w, k, b = spec.family.dim, spec.max_width, spec.max_out_dim, spec.batch
-    depth = spec.depth if spec.encoder == "mlp" else 0
-    sizes = [d, *([w] * depth), k]
-    params = sum(a * c + c for a, c in itertools.pairwise(sizes))
-    train = 5 * params + 2 * b * sum(sizes) * 3 + 4 * (2 * b) ** 2
     n = spec.eval_size
     classes = spec.family.num_fine_classes
-    evaluate = 6 * n * (d + k) + 3 * n * n + 2 * n * classes + k * classes
-    pool = (spec.pool_size or 0) * (d + 2)
-    return int(SAFETY * 4 * (max(train, evaluate) + pool + spec.curve_length))
+    evaluate = 4 * (6 * n * (d + k) + 3 * n * n + 2 * n * classes + k * classes)
+    if analytic(spec):
+        depth = spec.depth if spec.encoder == "mlp" else 0
+        sizes = [d, *([w] * depth), k]
+        params = sum(a * c + c for a, c in itertools.pairwise(sizes))
+        train = 4 * (5 * params + 2 * b * sum(sizes) * 3 + 4 * (2 * b) ** 2)
+        pool = 4 * (spec.pool_size or 0) * (d + 2)
+    else:  # read from the traced program (the state includes any pool)
+        train = state_bytes(spec) + step_intermediate_bytes(spec)
+        evaluate += encode_intermediate_bytes(spec)
+        pool = 0
+    return int(SAFETY * (max(train, evaluate) + pool + 4 * spec.curve_length))
 
 
 def device_budget_bytes() -> int:

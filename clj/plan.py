@@ -16,7 +16,9 @@ import jax
 from clj.buckets import COMPILE_FLOPS, mlp_step_flops, plan_buckets
 from clj.config import STATIC_AXES, SweepConfig
 from clj.data import make_family
+from clj.losses import LOSSES
 from clj.spec import Spec
+from clj.step_cost import step_flops
 
 __all__ = ["Program", "plan_programs"]
 
@@ -74,13 +76,17 @@ def _width_buckets(
     config: SweepConfig, static: dict, cells: list[dict], backend: str, bucket: bool
 ) -> list[tuple[int, ...]]:
     widths = sorted({c["width"] for c in cells})
-    if static["encoder"] == "linear" or not bucket:
+    if static["encoder"] == "linear" or not bucket or len(widths) == 1:
         return [tuple(widths)]
     counts = {w: sum(c["width"] == w for c in cells) for w in widths}
     out_dim = max(c["out_dim"] for c in cells)
 
     def cost(width: int) -> float:
-        flops = mlp_step_flops(static["dim"], width, out_dim, static["depth"], static["batch"])
+        if static["encoder"] == "mlp" and static["loss"] in LOSSES:
+            flops = mlp_step_flops(static["dim"], width, out_dim, static["depth"], static["batch"])
+        else:  # convolutions, decoders, heads: XLA's count for the traced step
+            spec = _program(config, static, cells, list(range(len(cells)))).spec
+            flops = step_flops(dataclasses.replace(spec, max_width=width))
         return flops * static["steps"]
 
     return plan_buckets(counts, cost, COMPILE_FLOPS.get(backend, COMPILE_FLOPS["gpu"]))
