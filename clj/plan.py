@@ -16,9 +16,8 @@ import jax
 from clj.buckets import COMPILE_FLOPS, mlp_step_flops, plan_buckets
 from clj.config import STATIC_AXES, SweepConfig
 from clj.data import make_family
-from clj.losses import LOSSES
 from clj.spec import Spec
-from clj.step_cost import step_flops
+from clj.step_cost import analytic, step_flops
 
 __all__ = ["Program", "plan_programs"]
 
@@ -81,11 +80,12 @@ def _width_buckets(
     counts = {w: sum(c["width"] == w for c in cells) for w in widths}
     out_dim = max(c["out_dim"] for c in cells)
 
+    spec = _program(config, static, cells, list(range(len(cells)))).spec
+
     def cost(width: int) -> float:
-        if static["encoder"] == "mlp" and static["loss"] in LOSSES:
+        if analytic(spec):
             flops = mlp_step_flops(static["dim"], width, out_dim, static["depth"], static["batch"])
         else:  # convolutions, decoders, heads: XLA's count for the traced step
-            spec = _program(config, static, cells, list(range(len(cells)))).spec
             flops = step_flops(dataclasses.replace(spec, max_width=width))
         return flops * static["steps"]
 
