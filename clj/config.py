@@ -64,6 +64,31 @@ CELL_AXES = {
 }
 
 
+DEFAULT_DIM = 32
+"""Input dimension of the synthetic families when a config does not give one."""
+
+
+def natural_dim(data: tuple[str, ...]) -> int:
+    """The input dimension a config of families ``data`` gets when it names none.
+
+    Families with a fixed input (images) have exactly one, ``H·W·C``; the synthetic families take
+    :data:`DEFAULT_DIM`.
+
+    Raises:
+      ConfigError: the families' dimensions differ.
+    """
+    dims = {}
+    for name in data:
+        shape = getattr(FAMILIES.get(name), "image_shape", None)
+        dims[name] = math.prod(shape) if shape is not None else DEFAULT_DIM
+    if len(set(dims.values())) > 1:
+        listed = ", ".join(f"{name}: {dim}" for name, dim in dims.items())
+        raise ConfigError(
+            f"dim: the data families need different input dimensions ({listed}); give dim"
+        )
+    return next(iter(dims.values()), DEFAULT_DIM)
+
+
 def _as_tuple(value: Any) -> tuple:
     if isinstance(value, str) or not isinstance(value, Iterable):
         return (value,)
@@ -78,7 +103,9 @@ class SweepConfig:
 
     Attributes:
       data: data family names (``clj list``).
-      dim: input dimensions.
+      dim: input dimensions; ``None`` (the default) is each family's natural one: 32 for the
+        synthetic families, ``H·W·C`` for the image families (all the families of one config must
+        then agree).
       encoder: encoder names.
       depth: hidden layers of the MLP.
       loss: loss names.
@@ -105,7 +132,7 @@ class SweepConfig:
     """
 
     data: tuple[str, ...] = ("hierarchical_mixture",)
-    dim: tuple[int, ...] = (32,)
+    dim: tuple[int, ...] | None = None
     encoder: tuple[str, ...] = ("mlp",)
     depth: tuple[int, ...] = (2,)
     loss: tuple[str, ...] = ("spectral",)
@@ -131,6 +158,8 @@ class SweepConfig:
     bucket_widths: bool = True
 
     def __post_init__(self) -> None:
+        if self.dim is None:
+            object.__setattr__(self, "dim", (natural_dim(_as_tuple(self.data)),))
         for field in dataclasses.fields(self):
             if field.type.startswith("tuple"):
                 object.__setattr__(self, field.name, _as_tuple(getattr(self, field.name)))

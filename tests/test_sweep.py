@@ -149,3 +149,14 @@ def test_from_dict_rejects_unknown_keys():
         SweepConfig.from_dict({**TINY, "batch_size": 8})
     with pytest.raises(ConfigError, match="batch: 1"):
         SweepConfig.from_dict({**TINY, "batch": 1})
+
+
+def test_dim_defaults_to_each_familys_natural_input():
+    assert SweepConfig(data="hypercube", clusters=[4]).dim == (32,)
+    assert SweepConfig(data="digits", clusters=[10]).dim == (64,)  # 8 × 8 × 1 pixels
+    assert SweepConfig.from_dict({"data": "digits", "clusters": [10]}).dim == (64,)
+    assert SweepConfig(data="digits", dim=64, clusters=[10]).dim == (64,)
+    with pytest.raises(ConfigError, match=re.escape("digits: 64, hypercube: 32")):
+        SweepConfig(data=["digits", "hypercube"], clusters=[4])
+    with pytest.raises(ConfigError, match="use dim=64"):
+        SweepConfig(data="digits", dim=32, clusters=[10])
