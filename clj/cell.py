@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["CELL_DEFAULTS", "CELL_DTYPES", "Cell", "stack_cells"]
+__all__ = ["CELL_DEFAULTS", "CELL_DTYPES", "Cell", "one_cell", "stack_cells"]
 
 
 class Cell(NamedTuple):
@@ -59,3 +59,21 @@ def stack_cells(cells: list[dict]) -> Cell:
             for name, dtype in CELL_DTYPES.items()
         }
     )
+
+
+def one_cell(**values: float) -> Cell:
+    """A single cell (scalar fields, no cell axis). Fields not given take plain values: seed 0,
+    width, clusters and out_dim 1, lr 1e-3, weight_decay 0, temperature 0.5, dof 5, lam 1 (and
+    :data:`CELL_DEFAULTS`)."""
+    plain = dict(
+        seed=0,
+        width=1,
+        clusters=1,
+        out_dim=1,
+        lr=1e-3,
+        weight_decay=0.0,
+        temperature=0.5,
+        dof=5.0,
+        lam=1.0,
+    )
+    return jax.tree.map(lambda a: a[0], stack_cells([{**plain, **values}]))

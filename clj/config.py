@@ -79,8 +79,8 @@ def natural_dim(data: tuple[str, ...]) -> int:
     """
     dims = {}
     for name in data:
-        shape = getattr(FAMILIES.get(name), "image_shape", None)
-        dims[name] = math.prod(shape) if shape is not None else DEFAULT_DIM
+        fixed = FAMILIES[name].fixed_dim() if name in FAMILIES else None
+        dims[name] = DEFAULT_DIM if fixed is None else fixed
     if len(set(dims.values())) > 1:
         listed = ", ".join(f"{name}: {dim}" for name, dim in dims.items())
         raise ConfigError(

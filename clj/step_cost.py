@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from clj.cell import Cell, stack_cells
+from clj.cell import Cell, one_cell
 from clj.spec import Spec
 
 __all__ = [
@@ -48,18 +48,9 @@ def analytic(spec: Spec) -> bool:
 
 
 def _widest_cell(spec: Spec) -> Cell:
-    values = {
-        "seed": 0,
-        "width": spec.max_width,
-        "clusters": spec.family.max_clusters,
-        "out_dim": spec.max_out_dim,
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "temperature": 0.5,
-        "dof": 5.0,
-        "lam": 1.0,
-    }
-    return jax.tree.map(lambda a: a[0], stack_cells([values]))
+    return one_cell(
+        width=spec.max_width, clusters=spec.family.max_clusters, out_dim=spec.max_out_dim
+    )
 
 
 def _one_window(spec: Spec) -> tuple[Any, Cell]:

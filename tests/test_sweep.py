@@ -152,6 +152,10 @@ def test_from_dict_rejects_unknown_keys():
 
 
 def test_dim_defaults_to_each_familys_natural_input():
+    from clj.data import FAMILIES
+
+    fixed = {name: cls.fixed_dim() for name, cls in FAMILIES.items() if cls.fixed_dim()}
+    assert fixed == {"digits": 64, "mnist": 784, "fashion_mnist": 784, "cifar10": 3072}
     assert SweepConfig(data="hypercube", clusters=[4]).dim == (32,)
     assert SweepConfig(data="digits", clusters=[10]).dim == (64,)  # 8 × 8 × 1 pixels
     assert SweepConfig.from_dict({"data": "digits", "clusters": [10]}).dim == (64,)

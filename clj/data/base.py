@@ -58,6 +58,12 @@ class DataFamily:
     max_clusters: int
 
     # -- static facts ---------------------------------------------------------------------------
+    @classmethod
+    def fixed_dim(cls) -> int | None:
+        """The only input dimension this family accepts (a dataset's pixel count), or ``None``
+        when ``dim`` is free."""
+        return None
+
     def cluster_limit(self) -> int:
         """Largest ``clusters`` value this family accepts."""
         raise NotImplementedError

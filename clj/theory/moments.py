@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from clj.cell import Cell, stack_cells
+from clj.cell import Cell, one_cell
 from clj.data import DataFamily, Grid2x2, Hypercube
 from clj.train import cell_keys
 
@@ -37,18 +37,7 @@ class Moments(NamedTuple):
 
 def make_cell(clusters: int, seed: int = 0, **values: float) -> Cell:
     """A single cell (scalar fields) with ``clusters`` and ``seed``; other fields default."""
-    defaults = dict(
-        seed=seed,
-        width=1,
-        clusters=clusters,
-        out_dim=1,
-        lr=1e-3,
-        weight_decay=0.0,
-        temperature=0.5,
-        dof=5.0,
-        lam=1.0,
-    )
-    return jax.tree.map(lambda a: a[0], stack_cells([{**defaults, **values}]))
+    return one_cell(seed=seed, clusters=clusters, **values)
 
 
 def _hypercube(family: Hypercube, clusters: int) -> Moments:

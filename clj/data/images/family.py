@@ -94,8 +94,13 @@ class ImageFamily(DataFamily):
     noise: float = 0.0
     flip: float = 0.0
 
+    @classmethod
+    def fixed_dim(cls) -> int:
+        """``H·W·C`` of one image."""
+        return int(np.prod(cls.image_shape))
+
     def __post_init__(self) -> None:
-        expected = int(np.prod(self.image_shape))
+        expected = self.fixed_dim()
         if self.dim != expected:
             h, w, c = self.image_shape
             raise ValueError(
