@@ -220,7 +220,11 @@ def _sweep_flags(overrides: Mapping[str, Any]) -> list[str]:
 
 
 def time_sweep(
-    preset: str, overrides: Mapping[str, Any], out: Path, cpu_devices: int | None = None
+    preset: str,
+    overrides: Mapping[str, Any],
+    out: Path,
+    cpu_devices: int | None = None,
+    compile_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Runs ``clj sweep`` in a subprocess and times the whole process.
 
@@ -230,6 +234,8 @@ def time_sweep(
       cpu_devices: if set, the subprocess runs with
         ``XLA_FLAGS=--xla_force_host_platform_device_count=N``; otherwise without that flag, so
         ``clj sweep`` picks its own default (one CPU device per core).
+      compile_cache: ``--compile-cache`` directory (an empty one times a first run, one an
+        earlier run filled times a repeated grid); ``None``: ``--no-compile-cache``.
 
     Returns:
       ``wall_s`` (whole process), ``sweep_s`` (the sweep's own planning-to-last-result time),
@@ -238,6 +244,9 @@ def time_sweep(
     """
     argv = ["sweep", "--preset", preset, *_sweep_flags(overrides), "--out", str(out)]
     argv += ["--no-progress"]
+    argv += (
+        ["--no-compile-cache"] if compile_cache is None else ["--compile-cache", str(compile_cache)]
+    )
     env = _clean_env()
     prefix = ""
     if cpu_devices is not None:
@@ -408,16 +417,34 @@ def run_bench(
     log(f"clj bench: {len(cells)} cells ({preset} preset{' with overrides' if overrides else ''})")
 
     measurements: dict[str, Any] = {}
+    caches = tempfile.TemporaryDirectory(prefix="clj-bench-cache-")
     if clj:
+        # Cold: an empty compile cache, as on a first run. Warm: the cache that run filled, as
+        # when a grid of the same shapes runs again (other seeds, learning rates, ...).
         measurements["clj"] = (
-            "clj sweep (whole process)",
+            "clj sweep (whole process, empty compile cache)",
             "wall_s",
             lambda i: _time_sweep_in(
-                preset, overrides, _run_dir(sweep_out, i, repeats), cpu_devices
+                preset,
+                overrides,
+                _run_dir(sweep_out, i, repeats, "cold"),
+                cpu_devices,
+                Path(caches.name) / f"run{i + 1}",
+            ),
+        )
+        measurements["clj_warm"] = (
+            "clj sweep (whole process, the compile cache of that run)",
+            "wall_s",
+            lambda i: _time_sweep_in(
+                preset,
+                overrides,
+                _run_dir(sweep_out, i, repeats, "warm"),
+                cpu_devices,
+                Path(caches.name) / f"run{i + 1}",
             ),
         )
     else:
-        report["clj"] = {"skipped": "--skip-clj"}
+        report["clj"] = report["clj_warm"] = {"skipped": "--skip-clj"}
     if not torch:
         report["torch"] = {"skipped": "--skip-torch"}
     elif torch_available() is None:
@@ -439,11 +466,12 @@ def run_bench(
         report["jax_loop"] = {"skipped": "--skip-jax"}
 
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in measurements}
-    for repeat in range(repeats):
-        for name, (what, _, measure) in measurements.items():
-            log(f"timing {what}" + (f" (run {repeat + 1} of {repeats})" if repeats > 1 else ""))
-            load = _load()
-            runs[name].append(measure(repeat) | {"load_before": load})
+    with caches:
+        for repeat in range(repeats):
+            for name, (what, _, measure) in measurements.items():
+                log(f"timing {what}" + (f" (run {repeat + 1} of {repeats})" if repeats > 1 else ""))
+                load = _load()
+                runs[name].append(measure(repeat) | {"load_before": load})
     for name, (_, key, _) in measurements.items():
         report[name] = _median_run(runs[name], key)
     report["load_after"] = _load()
@@ -451,19 +479,26 @@ def run_bench(
     return report
 
 
-def _run_dir(base: Path | None, repeat: int, repeats: int) -> Path | None:
-    if base is None or repeats == 1:
-        return base
-    return base / f"run{repeat + 1}"
+def _run_dir(base: Path | None, repeat: int, repeats: int, kind: str) -> Path | None:
+    """Where run ``repeat`` of ``clj sweep`` writes: ``base`` (``base/runN`` with repeats), and
+    the warm-cache run beside it with ``-warm`` added."""
+    if base is None:
+        return None
+    path = base if repeats == 1 else base / f"run{repeat + 1}"
+    return path if kind == "cold" else path.with_name(path.name + "-warm")
 
 
 def _time_sweep_in(
-    preset: str, overrides: Mapping[str, Any], sweep_out: Path | None, cpu_devices: int | None
+    preset: str,
+    overrides: Mapping[str, Any],
+    sweep_out: Path | None,
+    cpu_devices: int | None,
+    compile_cache: Path,
 ) -> dict[str, Any]:
     if sweep_out is not None:
-        return time_sweep(preset, overrides, sweep_out, cpu_devices)
+        return time_sweep(preset, overrides, sweep_out, cpu_devices, compile_cache)
     with tempfile.TemporaryDirectory(prefix="clj-bench-") as tmp:
-        return time_sweep(preset, overrides, Path(tmp) / "sweep", cpu_devices)
+        return time_sweep(preset, overrides, Path(tmp) / "sweep", cpu_devices, compile_cache)
 
 
 def _median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -494,6 +529,9 @@ def ratios(report: Mapping[str, Any]) -> dict[str, float]:
         out["torch_train_eval_over_clj"] = torch["total_s"] / clj["wall_s"]
         out["torch_train_only_over_clj"] = torch["train_s"] / clj["wall_s"]
         out["torch_train_only_over_clj_train"] = torch["train_s"] / clj["train_s"]
+    warm = report.get("clj_warm", {})
+    if "total_s" in torch and "wall_s" in warm:
+        out["torch_train_eval_over_clj_warm"] = torch["total_s"] / warm["wall_s"]
     jax_ = report.get("jax_loop", {})
     if "total_s" in jax_:
         out["jax_loop_over_clj"] = jax_["total_s"] / clj["wall_s"]
@@ -544,6 +582,15 @@ def print_report(console: Any, report: Mapping[str, Any]) -> None:
         table.add_row("  train", f"{clj['train_s']:.1f}", "")
         table.add_row("  evaluate", f"{clj['eval_s']:.1f}", "probes, k-NN, k-means, NMI/ARI, …")
         table.add_row("  start-up, planning, writing", f"{clj['other_s']:.1f}", "")
+    warm = report.get("clj_warm", {})
+    if "wall_s" in warm:
+        table.add_row(
+            "clj sweep again, compile cache warm",
+            f"{warm['wall_s']:.1f}",
+            f"the same grid, programs loaded from the first run's cache{runs(warm)}",
+        )
+        table.add_row("  compile (loading)", f"{warm['compile_s']:.1f}", "")
+        table.add_row("  train", f"{warm['train_s']:.1f}", "")
     torch = report["torch"]
     if "skipped" in torch:
         table.add_row("PyTorch loop", "-", f"skipped: {torch['skipped']}")
@@ -575,6 +622,7 @@ def print_report(console: Any, report: Mapping[str, Any]) -> None:
         speed.add_column("× clj", justify="right")
         names = {
             "torch_train_eval_over_clj": "PyTorch loop, train + eval",
+            "torch_train_eval_over_clj_warm": "PyTorch loop, train + eval; clj compile cache warm",
             "torch_train_only_over_clj": "PyTorch loop, train only",
             "torch_train_only_over_clj_train": "PyTorch train only vs clj train only",
             "jax_loop_over_clj": "JAX loop, one jit per cell",

@@ -16,7 +16,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 __all__ = ["ChunkCheckpoints"]
 
@@ -36,7 +35,7 @@ class ChunkCheckpoints:
         self.name = f"p{program}-c{chunk}"
         self.result_path = self.root / f"{self.name}.npz"
         self._keep = keep
-        self._manager: ocp.CheckpointManager | None = None
+        self._manager: Any = None  # an orbax CheckpointManager, made on first use
 
     # -- finished chunks ------------------------------------------------------------------------
     def load_result(self) -> dict[str, np.ndarray] | None:
@@ -63,7 +62,11 @@ class ChunkCheckpoints:
 
     # -- training state -------------------------------------------------------------------------
     @property
-    def manager(self) -> ocp.CheckpointManager:
+    def manager(self) -> Any:
+        """The chunk's ``orbax.checkpoint.CheckpointManager`` (orbax is imported only when a sweep
+        checkpoints its training state)."""
+        import orbax.checkpoint as ocp
+
         if self._manager is None:
             options = ocp.CheckpointManagerOptions(max_to_keep=self._keep, create=True)
             self._manager = ocp.CheckpointManager(self.root / self.name, options=options)
@@ -77,10 +80,14 @@ class ChunkCheckpoints:
 
     def save(self, step: int, state: Any) -> None:
         """Saves ``state`` (any pytree of arrays) as of ``step`` (asynchronously)."""
+        import orbax.checkpoint as ocp
+
         self.manager.save(step, args=ocp.args.StandardSave(state))
 
     def restore(self, step: int, like: Any) -> Any:
         """Restores checkpoint ``step`` with the structure, shapes and shardings of ``like``."""
+        import orbax.checkpoint as ocp
+
         abstract = jax.tree.map(_abstract, like)
         return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
 

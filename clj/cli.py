@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         help="train at most N cells at once (default: from a memory estimate)",
     )
     sweep.add_argument("--devices", type=int, help="shard cells over the first N devices")
+    _add_compile_cache_flags(sweep)
     hosts = sweep.add_argument_group("many hosts (jax.distributed)")
     hosts.add_argument(
         "--distributed",
@@ -163,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     reproduce.add_argument("--overwrite", action="store_true", help="replace earlier results")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_compile_cache_flags(reproduce)
 
     sub.add_parser("list", help="data families, encoders, losses, optimisers, metrics, presets")
 
@@ -177,6 +179,43 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _add_compile_cache_flags(parser: argparse.ArgumentParser) -> None:
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--compile-cache",
+        type=Path,
+        metavar="DIR",
+        help="keep compiled programs in DIR (default: $CLJ_COMPILE_CACHE or ~/.cache/clj/xla)",
+    )
+    cache.add_argument(
+        "--no-compile-cache", action="store_true", help="compile every program afresh"
+    )
+
+
+def _use_compile_cache(args: argparse.Namespace) -> None:
+    """Turns on the persistent compile cache (:mod:`clj.compile_cache`) as the flags say.
+
+    A directory given with ``--compile-cache`` that cannot be used is an error; the default one
+    only earns a warning, since the sweep runs as well without it.
+    """
+    from clj.compile_cache import default_cache_dir, enable_compile_cache
+
+    if args.no_compile_cache:
+        return
+    if args.compile_cache is not None:
+        try:
+            enable_compile_cache(args.compile_cache)
+        except ValueError as err:
+            raise UsageError(f"--compile-cache: {err}") from None
+        return
+    if default_cache_dir() is None:
+        return
+    try:
+        enable_compile_cache()
+    except ValueError as err:
+        print(f"clj: warning: {err}; compiling without a cache", file=sys.stderr)
 
 
 def _config_from_args(args: argparse.Namespace) -> Any:
@@ -243,6 +282,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     from clj.sweep import sweep
 
     _join_processes(args)
+    _use_compile_cache(args)
     if args.resume is not None:
         grid_flags = {*(f for _, f, _, _ in GRID_FLAGS), "seeds", "log_every", "pool_size"}
         given = sorted(k for k in vars(args) if k in grid_flags)
@@ -337,6 +377,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         outs = {args.name: Path(args.out or Path("runs") / args.name)}
     for out in outs.values():
         prepare_out_dir(out, overwrite=args.overwrite, create=False)
+    _use_compile_cache(args)
     console = Console(stderr=True)
     verdicts = {}
     for name in names:

@@ -1,17 +1,29 @@
-"""Evaluation of one trained cell on held-out samples; vmap it over a grid like training."""
+"""Evaluation of one trained cell on held-out samples, in two stages that vmap over a grid.
+
+1. :func:`make_features` (one compiled program per training program): sample the held-out data,
+   encode it with the cell's network and compute the held-out loss. It depends on the encoder.
+2. :func:`make_score` (the metrics): probes, k-NN, k-means, NMI/ARI, geometry. It sees only
+   features and labels, so one compiled program serves every training program whose
+   :func:`score_key` is the same (e.g. all the width buckets of a grid).
+
+:func:`make_evaluate` composes the two for a single cell.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
 from clj import metrics
 from clj.cell import Cell
+from clj.spec import Spec
 from clj.train import Trainer, TrainState, cell_keys
 
-__all__ = ["METRICS", "make_evaluate"]
+__all__ = ["METRICS", "Features", "make_evaluate", "make_features", "make_score", "score_key"]
 
 METRICS: dict[str, str] = {
     "eval_loss": "the training objective on held-out positive pairs",
@@ -30,21 +42,46 @@ METRICS: dict[str, str] = {
 """Every metric of a cell's row in ``results.csv``, with what it measures."""
 
 
-def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], dict]:
-    """Builds ``evaluate(state, cell, curve) -> {metric: scalar}`` for one cell.
+class Features(NamedTuple):
+    """What the metrics of one cell need, with ``n = spec.eval_size`` and ``d = max_out_dim``.
 
-    Features are the encoder's outputs on clean anchors: ``eval_size`` anchors train the probes
-    and ``eval_size`` fresh ones test them; ``eval_size`` fresh positive pairs give the loss,
-    alignment and uniformity. Test anchors and pairs come from ``family.heldout_anchors`` (a
-    dataset's test split; the probes' training anchors from its train split). A diverged cell
-    reports NaN for every metric but ``diverged``.
+    Attributes:
+      z_train, z_test: ``[n, d]`` features of the probes' training and test anchors.
+      train_fine, train_coarse, test_fine, test_coarse: ``[n]`` int32 labels of those anchors.
+      z1, z2: ``[n, d]`` features of ``n`` held-out positive pairs.
+      eval_loss: scalar training objective on those pairs.
+      trained_finite: scalar bool, every parameter and every point of the loss curve is finite.
+      fine_count: scalar int32, the cell's number of fine clusters (k of k-means).
+      kmeans_key: uint32 key data seeding k-means.
+    """
+
+    z_train: jax.Array
+    train_fine: jax.Array
+    train_coarse: jax.Array
+    z_test: jax.Array
+    test_fine: jax.Array
+    test_coarse: jax.Array
+    z1: jax.Array
+    z2: jax.Array
+    eval_loss: jax.Array
+    trained_finite: jax.Array
+    fine_count: jax.Array
+    kmeans_key: jax.Array
+
+
+def make_features(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], Features]:
+    """Builds ``features(state, cell, curve) -> Features`` for one cell.
+
+    ``eval_size`` anchors train the probes and ``eval_size`` fresh ones test them;
+    ``eval_size`` fresh positive pairs give the loss, alignment and uniformity. Test anchors and
+    pairs come from ``family.heldout_anchors`` (a dataset's test split; the probes' training
+    anchors from its train split). ``curve`` is the cell's ``[curve_length]`` training loss.
     """
     spec = trainer.spec
     family = spec.family
     n = spec.eval_size
-    n_fine, n_coarse = family.num_fine_classes, family.num_coarse_classes
 
-    def evaluate(state: TrainState, cell: Cell, curve: jax.Array) -> dict[str, jax.Array]:
+    def features(state: TrainState, cell: Cell, curve: jax.Array) -> Features:
         k_train, k_test, k_pairs, k_kmeans = jax.random.split(cell_keys(cell.seed)["eval"], 4)
         train = family.anchors(k_train, state.world, cell, n)
         test = family.heldout_anchors(k_test, state.world, cell, n)
@@ -53,41 +90,95 @@ def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], d
         pairs = family.views(k_views, state.world, cell, held_out)
 
         def encode(x: jax.Array) -> jax.Array:
-            return trainer.encode(state.params, cell, x)
+            return trainer.encode(state.params, cell, x).astype(jnp.float32)
 
-        z_train, z_test = encode(train.x), encode(test.x)
-        z1, z2 = encode(pairs.x1), encode(pairs.x2)
-
-        pred_fine = metrics.linear_probe_predict(z_train, train.fine, z_test, n_fine)
-        pred_coarse = metrics.linear_probe_predict(z_train, train.coarse, z_test, n_coarse)
-        clusters = metrics.kmeans(
-            k_kmeans, z_test, family.fine_count(cell), n_fine, iters=spec.kmeans_iters
-        )
-        result = {
-            "eval_loss": trainer.eval_loss(state, cell, pairs),
-            "probe_fine": jnp.mean(pred_fine == test.fine),
-            "probe_coarse": jnp.mean(pred_coarse == test.coarse),
-            "knn_fine": metrics.knn_accuracy(
-                z_train, train.fine, z_test, test.fine, n_fine, k=spec.knn_k
-            ),
-            "knn_coarse": metrics.knn_accuracy(
-                z_train, train.coarse, z_test, test.coarse, n_coarse, k=spec.knn_k
-            ),
-            "kmeans_nmi": metrics.nmi(test.fine, clusters, n_fine),
-            "kmeans_ari": metrics.ari(test.fine, clusters, n_fine),
-            "recovered_clusters": metrics.recovered_clusters(test.fine, pred_fine, n_fine),
-            "recovered_coarse": metrics.recovered_clusters(test.coarse, pred_coarse, n_coarse),
-            "alignment": metrics.alignment(z1, z2),
-            "uniformity": metrics.uniformity(z_test),
-        }
         finite_params = jnp.all(
             jnp.array([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(state.params)])
         )
-        diverged = ~(
-            finite_params & jnp.all(jnp.isfinite(curve)) & jnp.isfinite(result["eval_loss"])
+        out = Features(
+            z_train=encode(train.x),
+            train_fine=train.fine.astype(jnp.int32),
+            train_coarse=train.coarse.astype(jnp.int32),
+            z_test=encode(test.x),
+            test_fine=test.fine.astype(jnp.int32),
+            test_coarse=test.coarse.astype(jnp.int32),
+            z1=encode(pairs.x1),
+            z2=encode(pairs.x2),
+            eval_loss=trainer.eval_loss(state, cell, pairs).astype(jnp.float32),
+            trained_finite=finite_params & jnp.all(jnp.isfinite(curve)),
+            fine_count=jnp.asarray(family.fine_count(cell), jnp.int32),
+            kmeans_key=jax.random.key_data(k_kmeans),
         )
+        chex.assert_shape([out.z_train, out.z_test, out.z1, out.z2], (n, spec.max_out_dim))
+        return out
+
+    return features
+
+
+def score_key(spec: Spec) -> tuple:
+    """What the compiled metrics depend on: programs with equal keys share one."""
+    family = spec.family
+    return (
+        spec.eval_size,
+        spec.max_out_dim,
+        family.num_fine_classes,
+        family.num_coarse_classes,
+        spec.knn_k,
+        spec.kmeans_iters,
+    )
+
+
+def make_score(spec: Spec) -> Callable[[Features], dict[str, jax.Array]]:
+    """Builds ``score(features) -> {metric: scalar}`` (:data:`METRICS`) for one cell.
+
+    A diverged cell (non-finite parameters, training loss or held-out loss) reports NaN for every
+    metric but ``diverged``.
+    """
+    n_fine = spec.family.num_fine_classes
+    n_coarse = spec.family.num_coarse_classes
+
+    def score(f: Features) -> dict[str, jax.Array]:
+        pred_fine = metrics.linear_probe_predict(f.z_train, f.train_fine, f.z_test, n_fine)
+        pred_coarse = metrics.linear_probe_predict(f.z_train, f.train_coarse, f.z_test, n_coarse)
+        clusters = metrics.kmeans(
+            jax.random.wrap_key_data(f.kmeans_key),
+            f.z_test,
+            f.fine_count,
+            n_fine,
+            iters=spec.kmeans_iters,
+        )
+        result = {
+            "eval_loss": f.eval_loss,
+            "probe_fine": jnp.mean(pred_fine == f.test_fine),
+            "probe_coarse": jnp.mean(pred_coarse == f.test_coarse),
+            "knn_fine": metrics.knn_accuracy(
+                f.z_train, f.train_fine, f.z_test, f.test_fine, n_fine, k=spec.knn_k
+            ),
+            "knn_coarse": metrics.knn_accuracy(
+                f.z_train, f.train_coarse, f.z_test, f.test_coarse, n_coarse, k=spec.knn_k
+            ),
+            "kmeans_nmi": metrics.nmi(f.test_fine, clusters, n_fine),
+            "kmeans_ari": metrics.ari(f.test_fine, clusters, n_fine),
+            "recovered_clusters": metrics.recovered_clusters(f.test_fine, pred_fine, n_fine),
+            "recovered_coarse": metrics.recovered_clusters(f.test_coarse, pred_coarse, n_coarse),
+            "alignment": metrics.alignment(f.z1, f.z2),
+            "uniformity": metrics.uniformity(f.z_test),
+        }
+        diverged = ~(f.trained_finite & jnp.isfinite(f.eval_loss))
         result = {k: jnp.where(diverged, jnp.nan, v.astype(jnp.float32)) for k, v in result.items()}
         result["diverged"] = diverged.astype(jnp.int32)
         return result
+
+    return score
+
+
+def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], dict]:
+    """Builds ``evaluate(state, cell, curve) -> {metric: scalar}`` for one cell: the metrics of
+    :func:`make_score` on the features of :func:`make_features`."""
+    features = make_features(trainer)
+    score = make_score(trainer.spec)
+
+    def evaluate(state: TrainState, cell: Cell, curve: jax.Array) -> dict[str, jax.Array]:
+        return score(features(state, cell, curve))
 
     return evaluate

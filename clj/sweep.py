@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from clj.config import CELL_AXES, STATIC_AXES, SweepConfig
-from clj.evaluate import METRICS
+from clj.distributed import cell_mesh
+from clj.evaluate import METRICS, score_key
 from clj.plan import Program, plan_programs
 from clj.progress import StepProgress
-from clj.runner import RunOptions, chunk_plan, run_program
+from clj.runner import RunOptions, Scorer, chunk_plan, run_program
 
 __all__ = ["CELL_COLUMNS", "RunOptions", "SweepResult", "sweep"]
 
@@ -80,7 +81,15 @@ def sweep(
     options = options or RunOptions()
     start = time.perf_counter()
     programs = list(programs or plan_programs(config))
-    total = sum(p.spec.steps * chunk_plan(p, options)[1] for p in programs)
+    plans = [chunk_plan(p, options) for p in programs]
+    total = sum(p.spec.steps * chunks for p, (_, chunks) in zip(programs, plans, strict=True))
+    # Programs with equal metric shapes share one compiled metrics program, scoring batches of
+    # the smallest chunk among them.
+    batch_cells: dict[tuple, int] = {}
+    for p, (per_chunk, _) in zip(programs, plans, strict=True):
+        key = score_key(p.spec)
+        batch_cells[key] = min(batch_cells.get(key, per_chunk), per_chunk)
+    scorer = Scorer(options.mesh or cell_mesh(), batch_cells)
     rows: list[dict[str, Any] | None] = [None] * config.num_cells
     curve_rows = []
     summaries = []
@@ -89,7 +98,7 @@ def sweep(
     with StepProgress(total, enabled=show) as bar:
         for number, program in enumerate(programs):
             bar.start_program(f"[{number + 1}/{len(programs)}] {program.label}")
-            result = run_program(program, number, options, on_steps=bar.advance)
+            result = run_program(program, number, options, on_steps=bar.advance, scorer=scorer)
             if result.states is not None:
                 states.append((program, result.states))
             steps = np.arange(1, program.spec.curve_length + 1) * program.spec.log_every

@@ -58,6 +58,8 @@ def test_ratios_are_loop_seconds_over_clj_seconds():
         "torch_train_only_over_clj_train": 6.0,
     }
     assert bench.ratios({"clj": {"skipped": "--skip-clj"}}) == {}
+    report["clj_warm"] = {"wall_s": 8.0}
+    assert bench.ratios(report)["torch_train_eval_over_clj_warm"] == 5.0
 
 
 def test_torch_loop_fields():
@@ -109,7 +111,9 @@ def test_main_writes_every_figure(tmp_path, capsys):
     clj = report["clj"]
     assert clj["command"].startswith("clj sweep --preset reference")
     for key in ("wall_s", "compile_s", "train_s", "eval_s", "other_s"):
-        assert key in clj
+        assert key in clj and key in report["clj_warm"]
+    cold_cache = clj["command"].split("--compile-cache ")[1]
+    assert report["clj_warm"]["command"].split("--compile-cache ")[1] == cold_cache
     assert report["torch"] == {"skipped": "--skip-torch"}
     jax_loop = report["jax_loop"]
     assert jax_loop["sampled"] and jax_loop["measured_cells"] == 1 and jax_loop["cells"] == 2
