@@ -98,6 +98,11 @@ class Scorer:
         self.batch_cells = dict(batch_cells or {})
         self._compiled: dict[tuple, Any] = {}
 
+    @property
+    def compiled_programs(self) -> int:
+        """How many metrics programs have been compiled so far."""
+        return len(self._compiled)
+
     def score(self, spec: Any, features: Features, timings: dict[str, float]) -> dict:
         """``{metric: [C] array}`` for host ``features`` with a leading ``[C]`` cell axis.
 
