@@ -7,7 +7,9 @@ another's caches or threads:
 1. ``clj sweep --preset reference --out TMP --no-progress`` as a subprocess: whole-process wall
    time (start-up, planning, compiling, training, evaluating, writing results and plots), and from
    its ``config.json`` the compile, train and evaluation seconds of every program. It runs on the
-   CPU devices ``clj sweep`` chooses itself (one per core) unless ``--cpu-devices N``.
+   CPU devices ``clj sweep`` chooses itself (one per core) unless ``--cpu-devices N``, twice: with
+   an empty compile cache (cold, a first run) and again with the cache that run filled (warm, a
+   grid of the same shapes run again).
 2. A sequential PyTorch loop (:func:`clj._baselines.torch_loop`): each cell's exact-width
    ``nn.Sequential`` MLP, ``torch.optim.Adam``, fresh batches of the same distribution, the same
    spectral loss and steps, then held-out features, held-out loss and a ridge probe. Its time is
@@ -568,51 +570,59 @@ def print_report(console: Any, report: Mapping[str, Any]) -> None:
         figures = ", ".join(f"{x:.1f}" for x in part["runs"])
         return f"; median of {part['repeats']} runs ({figures})"
 
+    def measurement(title: str, seconds: float, note: str, parts: list[tuple]) -> None:
+        table.add_row(title, f"{seconds:.1f}", note)
+        for label, value, text in parts:
+            table.add_row(f"  {label}", f"{value:.1f}", text)
+
     clj = report["clj"]
     if "skipped" in clj:
         table.add_row("clj sweep", "-", f"skipped: {clj['skipped']}")
     else:
-        table.add_row(
+        env = clj["environment"]
+        measurement(
             "clj sweep, whole process",
-            f"{clj['wall_s']:.1f}",
-            f"{len(clj['programs'])} programs on {clj['environment'].get('devices', '?')} "
-            f"{clj['environment'].get('backend', '')} device(s){runs(clj)}",
+            clj["wall_s"],
+            f"{len(clj['programs'])} programs on {env.get('devices', '?')} "
+            f"{env.get('backend', '')} device(s); empty compile cache{runs(clj)}",
+            [
+                ("compile", clj["compile_s"], ""),
+                ("train", clj["train_s"], ""),
+                ("evaluate", clj["eval_s"], "probes, k-NN, k-means, NMI/ARI, …"),
+                ("start-up, planning, writing", clj["other_s"], ""),
+            ],
         )
-        table.add_row("  compile", f"{clj['compile_s']:.1f}", "")
-        table.add_row("  train", f"{clj['train_s']:.1f}", "")
-        table.add_row("  evaluate", f"{clj['eval_s']:.1f}", "probes, k-NN, k-means, NMI/ARI, …")
-        table.add_row("  start-up, planning, writing", f"{clj['other_s']:.1f}", "")
     warm = report.get("clj_warm", {})
     if "wall_s" in warm:
-        table.add_row(
+        measurement(
             "clj sweep again, compile cache warm",
-            f"{warm['wall_s']:.1f}",
+            warm["wall_s"],
             f"the same grid, programs loaded from the first run's cache{runs(warm)}",
+            [("compile (loading)", warm["compile_s"], ""), ("train", warm["train_s"], "")],
         )
-        table.add_row("  compile (loading)", f"{warm['compile_s']:.1f}", "")
-        table.add_row("  train", f"{warm['train_s']:.1f}", "")
     torch = report["torch"]
     if "skipped" in torch:
         table.add_row("PyTorch loop", "-", f"skipped: {torch['skipped']}")
     else:
-        table.add_row(
+        measurement(
             "PyTorch loop, train + eval",
-            f"{torch['total_s']:.1f}",
+            torch["total_s"],
             f"{sampled(torch)}; {torch['threads']} threads; no start-up{runs(torch)}",
+            [
+                ("train", torch["train_s"], ""),
+                ("evaluate", torch["eval_s"], "features, loss, ridge probe"),
+            ],
         )
-        table.add_row("  train", f"{torch['train_s']:.1f}", "")
-        table.add_row("  evaluate", f"{torch['eval_s']:.1f}", "features, loss, ridge probe")
     jax_ = report["jax_loop"]
     if "skipped" in jax_:
         table.add_row("JAX loop", "-", f"skipped: {jax_['skipped']}")
     else:
-        table.add_row(
+        measurement(
             "JAX loop, one jit per cell",
-            f"{jax_['total_s']:.1f}",
+            jax_["total_s"],
             f"{sampled(jax_)}; training only; no start-up{runs(jax_)}",
+            [("compile", jax_["compile_s"], ""), ("train", jax_["train_s"], "")],
         )
-        table.add_row("  compile", f"{jax_['compile_s']:.1f}", "")
-        table.add_row("  train", f"{jax_['train_s']:.1f}", "")
     console.print(table)
 
     r = report["ratios"]
