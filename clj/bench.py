@@ -423,27 +423,24 @@ def run_bench(
     if clj:
         # Cold: an empty compile cache, as on a first run. Warm: the cache that run filled, as
         # when a grid of the same shapes runs again (other seeds, learning rates, ...).
+        def sweep_run(kind: str) -> Any:
+            return lambda i: _time_sweep_in(
+                preset,
+                overrides,
+                _run_dir(sweep_out, i, repeats, kind),
+                cpu_devices,
+                Path(caches.name) / f"run{i + 1}",
+            )
+
         measurements["clj"] = (
             "clj sweep (whole process, empty compile cache)",
             "wall_s",
-            lambda i: _time_sweep_in(
-                preset,
-                overrides,
-                _run_dir(sweep_out, i, repeats, "cold"),
-                cpu_devices,
-                Path(caches.name) / f"run{i + 1}",
-            ),
+            sweep_run("cold"),
         )
         measurements["clj_warm"] = (
             "clj sweep (whole process, the compile cache of that run)",
             "wall_s",
-            lambda i: _time_sweep_in(
-                preset,
-                overrides,
-                _run_dir(sweep_out, i, repeats, "warm"),
-                cpu_devices,
-                Path(caches.name) / f"run{i + 1}",
-            ),
+            sweep_run("warm"),
         )
     else:
         report["clj"] = report["clj_warm"] = {"skipped": "--skip-clj"}
