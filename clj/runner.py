@@ -164,9 +164,10 @@ INIT_OPT_LEVEL = 0
 LLVM's optimisations take most of its compile time for no gain."""
 
 EVAL_OPT_LEVEL = 1
-"""LLVM optimisation level of the CPU evaluation programs (features and metrics): they run once
-per chunk; on the reference grid level 1 halves their compile time and runs as fast as the
-default (level 3), whose extra passes pay only in the training loop."""
+"""LLVM optimisation level of the CPU evaluation programs (features and metrics), which run once
+per chunk. On the reference grid (2026-12-01) level 1 compiled the metrics in 2.5 s instead of
+4.1 s at the default level with the same run time (2.91 vs 2.87 s), and the features in 1.9 s
+instead of 3.6 s (runs of 0.35-0.73 s either way)."""
 
 
 def _step_chunk(spec: Any, checkpoint_every: int | None) -> int:
@@ -202,6 +203,8 @@ def run_program(
     step_chunk = _step_chunk(spec, options.checkpoint_every)
 
     init = jax.jit(per_device(jax.vmap(trainer.init), mesh))
+    if options.cells_at_once is not None and options.cells_at_once < 1:
+        raise ValueError(f"cells_at_once={options.cells_at_once} must be at least 1")
     at_once = options.cells_at_once or (
         CPU_CELLS_AT_ONCE if jax.default_backend() == "cpu" else None
     )

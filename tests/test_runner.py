@@ -4,6 +4,7 @@ results as one vmap over all of them, whether or not the groups divide the cells
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from clj.config import SweepConfig
 from clj.evaluate import METRICS
@@ -27,6 +28,8 @@ def test_training_in_groups_matches_one_vmap():
         log_every=10,
     )
     (program,) = plan_programs(config)
+    with pytest.raises(ValueError, match="cells_at_once=0"):
+        run_program(program, options=RunOptions(cells_at_once=0))
     whole = run_program(program, options=RunOptions(cells_at_once=len(program.cells)))
     for at_once in (1, 2):  # 5 cells: groups of 2 leave a remainder of 1
         grouped = run_program(program, options=RunOptions(cells_at_once=at_once))
