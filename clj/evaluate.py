@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from clj import metrics
 from clj.cell import Cell
+from clj.random import FUSED_THREEFRY
 from clj.spec import Spec
 from clj.train import Trainer, TrainState, cell_keys
 
@@ -141,7 +142,7 @@ def make_score(spec: Spec) -> Callable[[Features], dict[str, jax.Array]]:
         pred_fine = metrics.linear_probe_predict(f.z_train, f.train_fine, f.z_test, n_fine)
         pred_coarse = metrics.linear_probe_predict(f.z_train, f.train_coarse, f.z_test, n_coarse)
         clusters = metrics.kmeans(
-            jax.random.wrap_key_data(f.kmeans_key),
+            jax.random.wrap_key_data(f.kmeans_key, impl=FUSED_THREEFRY),
             f.z_test,
             f.fine_count,
             n_fine,

@@ -1,17 +1,113 @@
-"""Random draws whose values do not depend on how much padding surrounds them.
+"""clj's PRNG keys, and random draws whose values do not depend on how much padding surrounds them.
 
-A padded array drawn with one ``jax.random`` call changes all its values when its padded size
-changes. Drawing each entry from a key folded with its index makes entry ``[i, j]`` a function of
-the key and ``(i, j)`` alone, so a cell's initial weights and cluster centres are the same whatever
-maximum width or cluster count its grid is padded to.
+**Keys.** :func:`seed_key` makes the keys every cell derives its randomness from. They use
+:data:`FUSED_THREEFRY`, a PRNG implementation that computes *exactly* JAX's default Threefry-2x32
+in partitionable mode (the same keys, splits, fold-ins and bits, bit for bit, whatever
+``jax_threefry_partitionable`` is set to) but as plain element-wise operations that XLA fuses
+into the surrounding computation. JAX lowers its Threefry on the CPU to a loop over whole arrays,
+to keep compile times short; on a 2-core CPU that made drawing a training batch about half of a
+small network's step. Measured on the reference machine (2026-12-01), 120 cells each drawing
+24,576 standard normals: 12.9 ns per normal with JAX's lowering, 3.2 ns fused.
+
+**Padding.** A padded array drawn with one ``jax.random`` call changes all its values when its
+padded size changes. Drawing each entry from a key folded with its index makes entry ``[i, j]`` a
+function of the key and ``(i, j)`` alone, so a cell's initial weights and cluster centres are the
+same whatever maximum width or cluster count its grid is padded to (:func:`indexed_normal`).
 """
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.extend.random import define_prng_impl, threefry_prng_impl
 
-__all__ = ["indexed_normal"]
+__all__ = ["FUSED_THREEFRY", "indexed_normal", "seed_key", "threefry2x32"]
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_PARITY = np.uint32(0x1BD11BDA)
+
+
+def _rotate_left(x: jax.Array, bits: int) -> jax.Array:
+    return lax.shift_left(x, np.uint32(bits)) | lax.shift_right_logical(x, np.uint32(32 - bits))
+
+
+def threefry2x32(
+    k1: jax.Array, k2: jax.Array, x1: jax.Array, x2: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """The Threefry-2x32 block cipher (20 rounds), unrolled into element-wise ``uint32`` operations.
+
+    Args:
+      k1, k2: the two ``uint32`` words of the key (scalars or broadcastable to the counters).
+      x1, x2: ``uint32`` counter words of the same shape.
+
+    Returns:
+      The two ``uint32`` output words, each of the counters' shape.
+    """
+    ks = (k1, k2, k1 ^ k2 ^ _PARITY)
+    x1, x2 = x1 + ks[0], x2 + ks[1]
+    for block in range(5):
+        for rotation in _ROTATIONS[block % 2]:
+            x1 = x1 + x2
+            x2 = x1 ^ _rotate_left(x2, rotation)
+        x1 = x1 + ks[(block + 1) % 3]
+        x2 = x2 + ks[(block + 2) % 3] + np.uint32(block + 1)
+    return x1, x2
+
+
+def _counters(shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+    """The flat index of every entry of ``shape`` as a ``uint64`` split into ``(hi, lo)`` words."""
+    size = math.prod(shape)
+    if size >= 2**32:
+        raise ValueError(f"cannot draw {size} random values at once (at most 2**32 - 1)")
+    lo = lax.iota(np.uint32, size).reshape(shape)
+    return jnp.zeros(shape, np.uint32), lo
+
+
+def _random_bits(key: jax.Array, bit_width: int, shape: tuple[int, ...]) -> jax.Array:
+    hi, lo = _counters(shape)
+    bits1, bits2 = threefry2x32(key[0], key[1], hi, lo)
+    if bit_width == 64:
+        wide = np.dtype("uint64")
+        return lax.shift_left(bits1.astype(wide), wide.type(32)) | bits2.astype(wide)
+    bits = bits1 ^ bits2
+    return bits if bit_width == 32 else bits.astype(f"uint{bit_width}")
+
+
+def _split(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    hi, lo = _counters(shape)
+    bits1, bits2 = threefry2x32(key[0], key[1], hi, lo)
+    return jnp.stack([bits1, bits2], axis=bits1.ndim)
+
+
+def _fold_in(key: jax.Array, data: jax.Array) -> jax.Array:
+    data = jnp.asarray(data, np.uint32).reshape(1)
+    bits1, bits2 = threefry2x32(key[0], key[1], jnp.zeros((1,), np.uint32), data)
+    return jnp.concatenate([bits1, bits2])
+
+
+FUSED_THREEFRY = define_prng_impl(
+    key_shape=(2,),
+    seed=threefry_prng_impl.seed,
+    split=_split,
+    random_bits=_random_bits,
+    fold_in=_fold_in,
+    name="clj_fused_threefry2x32",
+    tag="cft",
+)
+"""JAX's Threefry-2x32 PRNG in partitionable mode, computed by fusible element-wise operations."""
+
+
+def seed_key(seed: int | jax.Array) -> jax.Array:
+    """A typed PRNG key of :data:`FUSED_THREEFRY` from an integer seed.
+
+    Its key data equal ``jax.random.key(seed)``'s, and every ``jax.random`` draw from it equals
+    the same draw from ``jax.random.key(seed)`` under JAX's default partitionable Threefry.
+    """
+    return jax.random.key(seed, impl=FUSED_THREEFRY)
 
 
 def indexed_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -27,8 +123,9 @@ def indexed_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """
 
     if len(shape) == 1:
-        # Threefry in partitionable mode (JAX's default) draws entry i of a 1-D array from the
-        # counter i alone, so a longer draw extends a shorter one; tests pin this property down.
+        # Partitionable Threefry (JAX's default, and :data:`FUSED_THREEFRY` always) draws entry
+        # i of a 1-D array from the counter i alone, so a longer draw extends a shorter one;
+        # tests pin this property down.
         return jax.random.normal(key, shape)
     rows = jnp.arange(shape[0])
     return jax.vmap(lambda i: indexed_normal(jax.random.fold_in(key, i), shape[1:]))(rows)

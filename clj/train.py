@@ -1,7 +1,7 @@
 """``make_train(spec)``: pure functions that train and evaluate one cell; vmap them over a grid.
 
 A cell's randomness comes from its seed alone: ``world``, ``init``, ``data`` and ``eval`` keys are
-folded from ``jax.random.key(seed)``, and step ``t`` draws its batch from ``fold_in(data_key, t)``.
+folded from ``seed_key(seed)``, and step ``t`` draws its batch from ``fold_in(data_key, t)``.
 So training in chunks (for a progress bar or checkpoints) gives exactly the same result as one
 scan, and a cell's result never depends on the other cells of its grid.
 """
@@ -23,6 +23,7 @@ from clj.data import Anchors, Views
 from clj.encoders import make_encoder, unit_mask
 from clj.losses import LOSSES
 from clj.optim import make_optimizer
+from clj.random import seed_key
 from clj.spec import Spec
 
 __all__ = [
@@ -78,7 +79,7 @@ class TrainState(NamedTuple):
 
 def cell_keys(seed: jax.Array) -> dict[str, jax.Array]:
     """The independent PRNG keys of a cell, all derived from its seed."""
-    root = jax.random.key(seed)
+    root = seed_key(seed)
     names = {"world": _WORLD, "init": _INIT, "data": _DATA, "eval": _EVAL, "pool": _POOL}
     return {name: jax.random.fold_in(root, i) for name, i in names.items()}
 

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from clj import metrics
 from clj.cell import Cell, stack_cells
 from clj.config import SweepConfig
+from clj.random import seed_key
 from clj.reproduce import Check, Experiment, Report
 from clj.reproduce.grid import run_grid, seed_summary
 from clj.train import make_train
@@ -200,7 +201,7 @@ def _position_probe(states: list, num_cells: int, n: int = 1024) -> np.ndarray:
         encode = make_train(program.spec).encode
 
         def probe(params: Any, world: Any, cell: Cell, family=family, encode=encode) -> jax.Array:
-            key = jax.random.fold_in(jax.random.key(cell.seed), 7919)
+            key = jax.random.fold_in(seed_key(cell.seed), 7919)
             x = family.anchors(key, world, cell, 2 * n).x
             position = family.pattern_position(x)
             z = encode(params, cell, x)

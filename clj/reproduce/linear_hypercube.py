@@ -40,6 +40,7 @@ from clj.cell import stack_cells
 from clj.config import SweepConfig
 from clj.data import Anchors, DataFamily
 from clj.plan import Program
+from clj.random import seed_key
 from clj.reproduce import Check, Experiment, Report
 from clj.reproduce.grid import encode_cells, run_grid, seed_summary
 
@@ -195,7 +196,7 @@ def _anchor_sampler(family: DataFamily, n: int) -> Callable[..., Anchors]:
     """``(worlds [C, ...], cells [C], stream) -> Anchors [C, n, ...]``, compiled once per size."""
 
     def one(world: Any, cell: Any, stream: jax.Array) -> Anchors:
-        key = jax.random.fold_in(jax.random.key(cell.seed), stream)
+        key = jax.random.fold_in(seed_key(cell.seed), stream)
         return family.anchors(key, world, cell, n)
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))

@@ -41,6 +41,7 @@ from clj.config import SweepConfig
 from clj.data.images import load_dataset
 from clj.plan import Program
 from clj.probes import GCNConfig, gcn_probe_accuracy, parameter_counts
+from clj.random import seed_key
 from clj.reproduce import Check, Experiment, Report
 from clj.reproduce.grid import encode_cells, run_grid, seed_summary
 from clj.reproduce.rld_gcn_toys import LOCALLY_DENSE, TOY_SETS, toy_scores, toy_sets, toys_figure
@@ -331,7 +332,7 @@ def rld_gcn(size: RldGcnSize, progress: bool = True) -> Report:
 
 
 def _toys(size: RldGcnSize) -> tuple[pd.DataFrame, Figure]:
-    x, y = toy_sets(jax.random.key(0), classes=5, per_class=size.toy_per_class)
+    x, y = toy_sets(seed_key(0), classes=5, per_class=size.toy_per_class)
     scores = toy_scores(x, y, TOY_TEMPERATURE, num_classes=5)
     frame = pd.DataFrame({"set": TOY_SETS, "rld": scores["rld"], "ch": scores["ch"]})
     frame["locally_dense"] = frame["set"].isin(LOCALLY_DENSE)

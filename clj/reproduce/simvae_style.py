@@ -41,6 +41,7 @@ from clj.data import DataFamily, StyleGlyphs
 from clj.data.images import ImageFamily, shift_images
 from clj.metrics import linear_probe_accuracy
 from clj.plan import Program
+from clj.random import seed_key
 from clj.reproduce import Check, Experiment, Report
 from clj.reproduce.grid import run_grid, seed_summary
 from clj.train import make_train
@@ -248,7 +249,7 @@ def _measure(program: Program, states: Any, size: StyleSize) -> pd.DataFrame:
     family = program.spec.family
     trainer = make_train(program.spec)
     cells = stack_cells(list(program.cells))
-    key = jax.random.key(_EVAL_KEY)
+    key = seed_key(_EVAL_KEY)
 
     def per_cell(params: Any, world: Any, cell: Cell) -> tuple[jax.Array, ...]:
         x_fit, y_fit, s_fit, x_score, y_score, s_score = style_sets(

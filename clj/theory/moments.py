@@ -16,6 +16,7 @@ import numpy as np
 
 from clj.cell import Cell, one_cell
 from clj.data import DataFamily, Grid2x2, Hypercube
+from clj.random import seed_key
 from clj.train import cell_keys
 
 __all__ = ["CLOSED_FORMS", "Moments", "make_cell", "monte_carlo_moments", "second_moments"]
@@ -85,7 +86,7 @@ def _gram(a: jax.Array, b: jax.Array) -> jax.Array:
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
 def _sums(family: DataFamily, cell: Cell, batches: int, batch: int) -> tuple[jax.Array, ...]:
     world = family.world(cell_keys(cell.seed)["world"], cell)
-    key = jax.random.fold_in(jax.random.key(cell.seed), _MOMENTS_STREAM)
+    key = jax.random.fold_in(seed_key(cell.seed), _MOMENTS_STREAM)
     d = family.dim
 
     def body(carry, i):
