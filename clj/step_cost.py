@@ -53,21 +53,23 @@ def _widest_cell(spec: Spec) -> Cell:
     )
 
 
-def _one_window(spec: Spec) -> tuple[Any, Cell]:
-    """``(fn, cell)``: ``fn(cell)`` initialises a cell and trains one window of ``log_every``
-    steps (a short spec, so nothing else is traced)."""
+def _one_window(spec: Spec) -> tuple[Any, Any, Cell]:
+    """``(fn, state, cell)``: ``fn(state, cell)`` trains one window of ``log_every`` steps from
+    ``state`` (abstract, the shape of an initialised cell's), so nothing else is traced."""
     from clj.train import make_train
 
     short = dataclasses.replace(spec, steps=spec.log_every)
     trainer = make_train(short)
-    return (lambda cell: trainer.run(trainer.init(cell), cell, short.log_every)), _widest_cell(spec)
+    cell = _widest_cell(spec)
+    state = jax.eval_shape(trainer.init, cell)
+    return (lambda state, cell: trainer.run(state, cell, short.log_every)), state, cell
 
 
 @functools.lru_cache(maxsize=64)
 def step_flops(spec: Spec) -> float:
     """FLOPs of one training step of one cell at the spec's maxima (XLA's cost analysis)."""
-    fn, cell = _one_window(spec)
-    analysis = jax.jit(fn).lower(cell).cost_analysis()
+    fn, state, cell = _one_window(spec)
+    analysis = jax.jit(fn).lower(state, cell).cost_analysis()
     if isinstance(analysis, list | tuple):  # older JAX: one dict per device program
         analysis = analysis[0] if analysis else {}
     return float((analysis or {}).get("flops", 0.0))
@@ -104,8 +106,8 @@ def _jaxpr_bytes(jaxpr: jax.extend.core.Jaxpr) -> int:
 def step_intermediate_bytes(spec: Spec) -> int:
     """Bytes of every value one cell's traced training step computes (loop bodies counted once):
     an upper bound on its live activations, gradients and optimiser temporaries."""
-    fn, cell = _one_window(spec)
-    return _jaxpr_bytes(jax.make_jaxpr(fn)(cell).jaxpr)
+    fn, state, cell = _one_window(spec)
+    return _jaxpr_bytes(jax.make_jaxpr(fn)(state, cell).jaxpr)
 
 
 @functools.lru_cache(maxsize=64)
