@@ -148,15 +148,20 @@ def make_score(spec: Spec) -> Callable[[Features], dict[str, jax.Array]]:
             n_fine,
             iters=spec.kmeans_iters,
         )
+        nearest = metrics.knn_neighbours(f.z_train, f.z_test, k=spec.knn_k)  # fine and coarse
+
+        def knn(y_train: jax.Array, y_test: jax.Array, classes: int) -> jax.Array:
+            return metrics.accuracy(metrics.knn_vote(nearest, y_train, classes), y_test)
+
         result = {
             "eval_loss": f.eval_loss,
             "probe_fine": jnp.mean(pred_fine == f.test_fine),
             "probe_coarse": jnp.mean(pred_coarse == f.test_coarse),
-            "knn_fine": metrics.knn_accuracy(
-                f.z_train, f.train_fine, f.z_test, f.test_fine, n_fine, k=spec.knn_k
+            "knn_fine": metrics.accuracy(
+                metrics.knn_vote(nearest, f.train_fine, n_fine), f.test_fine
             ),
-            "knn_coarse": metrics.knn_accuracy(
-                f.z_train, f.train_coarse, f.z_test, f.test_coarse, n_coarse, k=spec.knn_k
+            "knn_coarse": metrics.accuracy(
+                metrics.knn_vote(nearest, f.train_coarse, n_coarse), f.test_coarse
             ),
             "kmeans_nmi": metrics.nmi(f.test_fine, clusters, n_fine),
             "kmeans_ari": metrics.ari(f.test_fine, clusters, n_fine),

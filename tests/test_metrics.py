@@ -333,6 +333,26 @@ def test_knn_matches_sklearn_without_ties(seed, k):
     np.testing.assert_allclose(accuracy, np.mean(np.asarray(predicted) == y_test))
 
 
+@pytest.mark.parametrize("k", [1, 6])
+def test_knn_neighbours_match_sklearn_and_serve_two_labellings(k):
+    z_train, y_train, z_test, _ = _probe_data(5, classes=(0, 2, 3, 5))
+    _, expected = KNeighborsClassifier(n_neighbors=k).fit(z_train, y_train).kneighbors(z_test)
+    nearest = jax.jit(metrics.knn_neighbours, static_argnums=2)(z_train, z_test, k)
+    chex.assert_shape(nearest, (z_test.shape[0], k))
+    np.testing.assert_array_equal(np.asarray(nearest), expected)
+    coarse = (y_train >= 3).astype(np.int32)
+    vote = jax.jit(metrics.knn_vote, static_argnums=2)
+    for labels in (y_train, coarse):
+        np.testing.assert_array_equal(
+            vote(nearest, labels, NUM_CLASSES),
+            J.knn_predict(z_train, labels, z_test, NUM_CLASSES, k),
+        )
+    broken = z_test.copy()
+    broken[1, 0] = np.nan
+    assert np.all(np.asarray(metrics.knn_neighbours(z_train, broken, k)) == -1)
+    assert np.all(np.asarray(vote(metrics.knn_neighbours(z_train, broken, k), y_train, 6)) == -1)
+
+
 def test_knn_tie_goes_to_nearest_neighbours_label():
     # Distances from the test point at 0: 0.1 (label 4), 0.2 (label 1), 0.3 (label 1),
     # 0.4 (label 4), 0.5 (label 0). sklearn breaks the k=4 tie toward the smaller label 1.

@@ -24,20 +24,26 @@ from clj.metrics.geometry import (
 )
 from clj.metrics.kmeans import kmeans
 from clj.metrics.probes import (
+    accuracy,
     knn_accuracy,
+    knn_neighbours,
     knn_predict,
+    knn_vote,
     linear_probe_accuracy,
     linear_probe_predict,
 )
 
 __all__ = [
+    "accuracy",
     "alignment",
     "ari",
     "calinski_harabasz",
     "contingency",
     "kmeans",
     "knn_accuracy",
+    "knn_neighbours",
     "knn_predict",
+    "knn_vote",
     "linear_probe_accuracy",
     "linear_probe_predict",
     "mutual_information",

@@ -16,7 +16,9 @@ def _all_finite(*arrays: jax.Array) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
 
 
-def _accuracy(y_pred: jax.Array, y_test: jax.Array) -> jax.Array:
+def accuracy(y_pred: jax.Array, y_test: jax.Array) -> jax.Array:
+    """Fraction of ``[n]`` predictions equal to ``[n]`` labels; NaN if any prediction is ``-1``
+    (a probe's "no prediction", for non-finite features)."""
     valid = jnp.all(y_pred >= 0)
     return jnp.where(valid, jnp.mean((y_pred == y_test).astype(jnp.float32)), jnp.nan)
 
@@ -105,7 +107,53 @@ def linear_probe_accuracy(
       Scalar float32 in ``[0, 1]``; NaN if any feature or fitted score is not finite.
     """
     y_pred = linear_probe_predict(z_train, y_train, z_test, num_classes, ridge)
-    return _accuracy(y_pred, y_test)
+    return accuracy(y_pred, y_test)
+
+
+def knn_neighbours(z_train: jax.Array, z_test: jax.Array, k: int = 10) -> jax.Array:
+    """Indices of the ``k`` nearest training points (Euclidean) of every test point.
+
+    Equidistant neighbours are ordered by training index (lower first). Memory is
+    ``O(n_test · n_train)``. Computing them once serves :func:`knn_vote` for several labellings.
+
+    Args:
+      z_train: ``[n_train, dim]`` float features.
+      z_test: ``[n_test, dim]`` float features.
+      k: static number of neighbours, ``1 <= k <= n_train``.
+
+    Returns:
+      ``[n_test, k]`` int32 training indices, nearest first; ``-1`` everywhere if any feature is
+      not finite.
+    """
+    z_train = jnp.asarray(z_train, jnp.float32)
+    z_test = jnp.asarray(z_test, jnp.float32)
+    finite = _all_finite(z_train, z_test)
+    dists = sq_euclidean(jnp.where(finite, z_test, 0.0), jnp.where(finite, z_train, 0.0))
+    _, nearest = jax.lax.top_k(-dists, k)  # [n_test, k], nearest first
+    return jnp.where(finite, nearest, -1).astype(jnp.int32)
+
+
+def knn_vote(nearest: jax.Array, y_train: jax.Array, num_classes: int) -> jax.Array:
+    """Majority vote of the labels of each test point's neighbours (:func:`knn_neighbours`).
+
+    Ties: among the classes with the most votes, the one that owns the nearest neighbour wins.
+
+    Args:
+      nearest: ``[n_test, k]`` int training indices, nearest first (``-1``: no features).
+      y_train: ``[n_train]`` int labels in ``[0, num_classes)``.
+      num_classes: static upper bound on the number of classes.
+
+    Returns:
+      ``[n_test]`` int32 predicted labels; ``-1`` where ``nearest`` is ``-1``.
+    """
+    k = nearest.shape[-1]
+    member = jax.nn.one_hot(y_train[nearest], num_classes, dtype=jnp.int32)  # [n_test, k, c]
+    votes = jnp.sum(member, axis=1)  # [n_test, c]
+    rank = jnp.arange(k, dtype=jnp.int32)[None, :, None]
+    first_rank = jnp.min(jnp.where(member > 0, rank, k), axis=1)  # [n_test, c]
+    # Votes dominate (each vote is worth k + 1); the nearer first neighbour breaks ties.
+    score = votes * (k + 1) + (k - first_rank)
+    return jnp.where(nearest[:, 0] >= 0, jnp.argmax(score, axis=1), -1).astype(jnp.int32)
 
 
 def knn_predict(
@@ -131,18 +179,7 @@ def knn_predict(
     Returns:
       ``[n_test]`` int32 predicted labels; ``-1`` everywhere if any feature is not finite.
     """
-    z_train = jnp.asarray(z_train, jnp.float32)
-    z_test = jnp.asarray(z_test, jnp.float32)
-    finite = _all_finite(z_train, z_test)
-    dists = sq_euclidean(jnp.where(finite, z_test, 0.0), jnp.where(finite, z_train, 0.0))
-    _, nearest = jax.lax.top_k(-dists, k)  # [n_test, k], nearest first
-    member = jax.nn.one_hot(y_train[nearest], num_classes, dtype=jnp.int32)  # [n_test, k, c]
-    votes = jnp.sum(member, axis=1)  # [n_test, c]
-    rank = jnp.arange(k, dtype=jnp.int32)[None, :, None]
-    first_rank = jnp.min(jnp.where(member > 0, rank, k), axis=1)  # [n_test, c]
-    # Votes dominate (each vote is worth k + 1); the nearer first neighbour breaks ties.
-    score = votes * (k + 1) + (k - first_rank)
-    return jnp.where(finite, jnp.argmax(score, axis=1), -1).astype(jnp.int32)
+    return knn_vote(knn_neighbours(z_train, z_test, k), y_train, num_classes)
 
 
 def knn_accuracy(
@@ -166,4 +203,4 @@ def knn_accuracy(
     Returns:
       Scalar float32 in ``[0, 1]``; NaN if any feature is not finite.
     """
-    return _accuracy(knn_predict(z_train, y_train, z_test, num_classes, k), y_test)
+    return accuracy(knn_predict(z_train, y_train, z_test, num_classes, k), y_test)
