@@ -15,9 +15,11 @@ def _kmeans_plus_plus(
 
     Each new centroid is the best, by resulting potential, of ``2 + floor(log(num_clusters))``
     candidates drawn with probability proportional to the squared distance to the nearest centroid
-    chosen so far. Every draw has its own folded key and the trial count follows the traced
-    ``num_clusters``, so the first ``num_clusters`` centroids do not depend on ``max_clusters``.
-    Slots ``>= num_clusters`` are filled too but never used.
+    chosen so far. As in sklearn, a candidate is drawn by inverting the cumulative sum of those
+    squared distances at a uniform draw (one uniform per candidate, not one per point). Every
+    draw has its own folded key and the trial count follows the traced ``num_clusters``, so the
+    first ``num_clusters`` centroids do not depend on ``max_clusters``. Slots
+    ``>= num_clusters`` are filled too but never used.
     """
     n, dim = x.shape
     max_trials = 2 + int(math.log(max_clusters))
@@ -29,13 +31,16 @@ def _kmeans_plus_plus(
 
     def add_centroid(c, carry):
         centroids, closest = carry
-        total = jnp.sum(closest)
         # Proportional to D²; uniform if every point already coincides with a centroid.
-        logits = jnp.where(total > 0, jnp.log(closest), 0.0)
+        weights = jnp.where(jnp.sum(closest) > 0, closest, 1.0)
+        cumulative = jnp.cumsum(weights)
         keys = jax.vmap(lambda t: jax.random.fold_in(jax.random.fold_in(key_rest, c), t))(
             jnp.arange(max_trials)
         )
-        candidates = jax.vmap(lambda k: jax.random.categorical(k, logits))(keys)  # [max_trials]
+        draws = jax.vmap(lambda k: jax.random.uniform(k))(keys) * cumulative[-1]
+        # The first point whose cumulative weight exceeds the draw: searchsorted, right side.
+        candidates = jnp.sum(cumulative[None, :] <= draws[:, None], axis=1)
+        candidates = jnp.minimum(candidates, n - 1)  # [max_trials]
         cand_dists = jnp.minimum(sq_euclidean(x[candidates], x), closest[None])  # [max_trials, n]
         potential = jnp.where(jnp.arange(max_trials) < trials, jnp.sum(cand_dists, axis=1), jnp.inf)
         best = jnp.argmin(potential)
