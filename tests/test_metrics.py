@@ -197,6 +197,29 @@ def test_kmeans_reaches_sklearn_inertia_on_blobs(seed):
     assert skm.adjusted_rand_score(y, labels) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("iters", [0, 1, 3, 50])
+def test_kmeans_equals_numpy_lloyd_from_the_same_seeding(iters):
+    """Lloyd's iterations, stopped early once the labels repeat, end where ``iters`` plain
+    iterations from the same k-means++ centroids end (numpy reference)."""
+    from clj.metrics.kmeans import _kmeans_plus_plus
+
+    x, _ = _blobs(4, 150, 6, dim=3, spread=1.5, scale=3.0)
+    key = jax.random.key(2)
+    centroids = np.array(_kmeans_plus_plus(key, jnp.asarray(x), jnp.int32(5), 8))[:5]
+
+    def assign(c):
+        return np.argmin(((x[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+
+    for _ in range(iters):
+        labels = assign(centroids)
+        for j in range(5):
+            if np.any(labels == j):
+                centroids[j] = x[labels == j].mean(axis=0)
+    expected = assign(centroids)
+    labels = np.asarray(J.kmeans(key, x, 5, 8, iters=iters))
+    assert np.mean(labels == expected) >= 0.99  # float32 vs float64 near-ties aside
+
+
 def test_kmeans_traced_num_clusters_under_vmap():
     x, _ = _blobs(3, 90, 6, dim=2, spread=0.2, scale=5.0)
     num_clusters = jnp.array([1, 2, 3, 4, 6], jnp.int32)

@@ -65,8 +65,10 @@ def kmeans(
 ) -> jax.Array:
     """Cluster the rows of ``x`` into ``num_clusters`` groups with k-means.
 
-    Greedy k-means++ seeding, then ``iters`` Lloyd iterations in ``jax.lax.fori_loop``. A
-    cluster that becomes empty keeps its previous centroid.
+    Greedy k-means++ seeding, then at most ``iters`` Lloyd iterations in ``jax.lax.while_loop``,
+    stopping once an iteration leaves every label unchanged (the centroids are then a fixed point,
+    so the result is that of all ``iters``). A cluster that becomes empty keeps its previous
+    centroid.
 
     Args:
       key: PRNG key for the seeding.
@@ -85,13 +87,26 @@ def kmeans(
     valid = jnp.arange(max_clusters) < num_clusters
     centroids = _kmeans_plus_plus(key, x, num_clusters, max_clusters)
 
-    def lloyd_step(_, centroids):
-        labels = _assign(x, centroids, valid)
+    def update(labels, centroids):
         onehot = jax.nn.one_hot(labels, max_clusters, dtype=x.dtype)  # [n, max_clusters]
         counts = jnp.sum(onehot, axis=0)
         sums = jnp.matmul(onehot.T, x, precision=HIGHEST)
         means = sums / jnp.maximum(counts, 1.0)[:, None]
         return jnp.where((counts > 0)[:, None], means, centroids)
 
-    centroids = jax.lax.fori_loop(0, iters, lloyd_step, centroids)
-    return _assign(x, centroids, valid)
+    # Lloyd iterations stop early once the labels repeat: the centroids are then a fixed point,
+    # so the result equals that of all ``iters`` iterations.
+    def running(carry):
+        i, _, _, changed = carry
+        return (i < iters) & changed
+
+    def lloyd_step(carry):
+        i, centroids, labels, _ = carry
+        centroids = update(labels, centroids)
+        new_labels = _assign(x, centroids, valid)
+        return i + 1, centroids, new_labels, jnp.any(new_labels != labels)
+
+    labels = _assign(x, centroids, valid)
+    start = (jnp.int32(0), centroids, labels, jnp.bool_(True))
+    _, _, labels, _ = jax.lax.while_loop(running, lloyd_step, start)
+    return labels
