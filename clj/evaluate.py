@@ -157,12 +157,8 @@ def make_score(spec: Spec) -> Callable[[Features], dict[str, jax.Array]]:
             "eval_loss": f.eval_loss,
             "probe_fine": jnp.mean(pred_fine == f.test_fine),
             "probe_coarse": jnp.mean(pred_coarse == f.test_coarse),
-            "knn_fine": metrics.accuracy(
-                metrics.knn_vote(nearest, f.train_fine, n_fine), f.test_fine
-            ),
-            "knn_coarse": metrics.accuracy(
-                metrics.knn_vote(nearest, f.train_coarse, n_coarse), f.test_coarse
-            ),
+            "knn_fine": knn(f.train_fine, f.test_fine, n_fine),
+            "knn_coarse": knn(f.train_coarse, f.test_coarse, n_coarse),
             "kmeans_nmi": metrics.nmi(f.test_fine, clusters, n_fine),
             "kmeans_ari": metrics.ari(f.test_fine, clusters, n_fine),
             "recovered_clusters": metrics.recovered_clusters(f.test_fine, pred_fine, n_fine),
