@@ -5,9 +5,9 @@
 in partitionable mode (the same keys, splits, fold-ins and bits, bit for bit, whatever
 ``jax_threefry_partitionable`` is set to) but as plain element-wise operations that XLA fuses
 into the surrounding computation. JAX lowers its Threefry on the CPU to a loop over whole arrays,
-to keep compile times short; on a 2-core CPU that made drawing a training batch about half of a
-small network's step. Measured on the reference machine (2026-12-01), 120 cells each drawing
-24,576 standard normals: 12.9 ns per normal with JAX's lowering, 3.2 ns fused.
+to keep compile times short. Measured on the reference machine (2026-12-01, one CPU device),
+120 cells each drawing 24,576 standard normals (a reference-grid batch): 12.9 ns per normal with
+JAX's lowering, 3.2 ns fused.
 
 **Padding.** A padded array drawn with one ``jax.random`` call changes all its values when its
 padded size changes. Drawing each entry from a key folded with its index makes entry ``[i, j]`` a
