@@ -17,7 +17,7 @@ from clj import data, encoders, losses, metrics, models, optim, probes, theory
 from clj.cell import Cell, stack_cells
 from clj.compile_cache import enable_compile_cache
 from clj.config import ConfigError, SweepConfig, load_config
-from clj.evaluate import METRICS, make_evaluate, make_features, make_score
+from clj.evaluate import METRICS, make_evaluate, make_features, make_heldout, make_score
 from clj.plan import Program, plan_programs
 from clj.presets import PRESETS, preset
 from clj.runner import RunOptions, run_program
@@ -46,6 +46,7 @@ __all__ = [
     "losses",
     "make_evaluate",
     "make_features",
+    "make_heldout",
     "make_score",
     "make_train",
     "metrics",

@@ -1,18 +1,21 @@
-"""Evaluation of one trained cell on held-out samples, in two stages that vmap over a grid.
+"""Evaluation of one trained cell on held-out samples, in three stages that vmap over a grid.
 
-1. :func:`make_features` (one compiled program per training program): sample the held-out data,
-   encode it with the cell's network and compute the held-out loss. It depends on the encoder.
-2. :func:`make_score` (the metrics): probes, k-NN, k-means, NMI/ARI, geometry. It sees only
+1. :func:`make_heldout`: sample the held-out data (probe anchors, test anchors, positive pairs)
+   from the cell's world. It depends only on the data family and ``eval_size``
+   (:func:`heldout_key`), so one compiled program serves every width bucket of a grid.
+2. :func:`make_features` (one compiled program per training program): encode the held-out data
+   with the cell's network and compute the held-out loss. It depends on the encoder.
+3. :func:`make_score` (the metrics): probes, k-NN, k-means, NMI/ARI, geometry. It sees only
    features and labels, so one compiled program serves every training program whose
-   :func:`score_key` is the same (e.g. all the width buckets of a grid).
+   :func:`score_key` is the same.
 
-:func:`make_evaluate` composes the two for a single cell.
+:func:`make_evaluate` composes the three for a single cell.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -20,11 +23,22 @@ import jax.numpy as jnp
 
 from clj import metrics
 from clj.cell import Cell
+from clj.data.base import Views
 from clj.random import FUSED_THREEFRY
 from clj.spec import Spec
 from clj.train import Trainer, TrainState, cell_keys
 
-__all__ = ["METRICS", "Features", "make_evaluate", "make_features", "make_score", "score_key"]
+__all__ = [
+    "METRICS",
+    "Features",
+    "HeldOut",
+    "heldout_key",
+    "make_evaluate",
+    "make_features",
+    "make_heldout",
+    "make_score",
+    "score_key",
+]
 
 METRICS: dict[str, str] = {
     "eval_loss": "the training objective on held-out positive pairs",
@@ -41,6 +55,31 @@ METRICS: dict[str, str] = {
     "diverged": "1 if training produced a non-finite loss or parameter, else 0",
 }
 """Every metric of a cell's row in ``results.csv``, with what it measures."""
+
+
+class HeldOut(NamedTuple):
+    """A cell's held-out data, with ``n = spec.eval_size`` rows of the family's input shape.
+
+    Attributes:
+      x_train, x_test: ``[n, *input_shape]`` anchors that train and test the probes (the test
+        anchors from the family's held-out split).
+      train_fine, train_coarse, test_fine, test_coarse: ``[n]`` int32 labels of those anchors.
+      x1, x2: ``[n, *input_shape]`` the two views of ``n`` held-out positive pairs.
+      pair_fine, pair_coarse: ``[n]`` int32 labels of the pairs' anchors.
+      kmeans_key: uint32 key data seeding k-means.
+    """
+
+    x_train: jax.Array
+    train_fine: jax.Array
+    train_coarse: jax.Array
+    x_test: jax.Array
+    test_fine: jax.Array
+    test_coarse: jax.Array
+    x1: jax.Array
+    x2: jax.Array
+    pair_fine: jax.Array
+    pair_coarse: jax.Array
+    kmeans_key: jax.Array
 
 
 class Features(NamedTuple):
@@ -70,47 +109,80 @@ class Features(NamedTuple):
     kmeans_key: jax.Array
 
 
-def make_features(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], Features]:
-    """Builds ``features(state, cell, curve) -> Features`` for one cell.
+def heldout_key(spec: Spec) -> tuple:
+    """What the compiled held-out sampling depends on: programs with equal keys share one."""
+    return (spec.family, spec.eval_size)
+
+
+def make_heldout(spec: Spec) -> Callable[[Any, Cell], HeldOut]:
+    """Builds ``heldout(world, cell) -> HeldOut`` for one cell of ``world`` (``state.world``).
 
     ``eval_size`` anchors train the probes and ``eval_size`` fresh ones test them;
     ``eval_size`` fresh positive pairs give the loss, alignment and uniformity. Test anchors and
     pairs come from ``family.heldout_anchors`` (a dataset's test split; the probes' training
-    anchors from its train split). ``curve`` is the cell's ``[curve_length]`` training loss.
+    anchors from its train split). Every draw comes from the cell's ``eval`` key.
     """
-    spec = trainer.spec
     family = spec.family
     n = spec.eval_size
 
-    def features(state: TrainState, cell: Cell, curve: jax.Array) -> Features:
+    def heldout(world: Any, cell: Cell) -> HeldOut:
         k_train, k_test, k_pairs, k_kmeans = jax.random.split(cell_keys(cell.seed)["eval"], 4)
-        train = family.anchors(k_train, state.world, cell, n)
-        test = family.heldout_anchors(k_test, state.world, cell, n)
+        train = family.anchors(k_train, world, cell, n)
+        test = family.heldout_anchors(k_test, world, cell, n)
         k_anchor, k_views = jax.random.split(k_pairs)  # as family.sample splits its key
-        held_out = family.heldout_anchors(k_anchor, state.world, cell, n)
-        pairs = family.views(k_views, state.world, cell, held_out)
+        pairs = family.views(k_views, world, cell, family.heldout_anchors(k_anchor, world, cell, n))
+        out = HeldOut(
+            x_train=train.x,
+            train_fine=train.fine.astype(jnp.int32),
+            train_coarse=train.coarse.astype(jnp.int32),
+            x_test=test.x,
+            test_fine=test.fine.astype(jnp.int32),
+            test_coarse=test.coarse.astype(jnp.int32),
+            x1=pairs.x1,
+            x2=pairs.x2,
+            pair_fine=pairs.fine.astype(jnp.int32),
+            pair_coarse=pairs.coarse.astype(jnp.int32),
+            kmeans_key=jax.random.key_data(k_kmeans),
+        )
+        chex.assert_shape([out.x_train, out.x_test, out.x1, out.x2], (n, *family.input_shape))
+        return out
 
+    return heldout
+
+
+def make_features(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array, HeldOut], Features]:
+    """Builds ``features(state, cell, curve, heldout) -> Features`` for one cell.
+
+    ``heldout`` is the cell's :class:`HeldOut` data (:func:`make_heldout` of ``state.world``);
+    ``curve`` is the cell's ``[curve_length]`` training loss.
+    """
+    spec = trainer.spec
+    family = spec.family
+
+    def features(state: TrainState, cell: Cell, curve: jax.Array, heldout: HeldOut) -> Features:
         def encode(x: jax.Array) -> jax.Array:
             return trainer.encode(state.params, cell, x).astype(jnp.float32)
 
+        pairs = Views(heldout.x1, heldout.x2, heldout.pair_fine, heldout.pair_coarse)
         finite_params = jnp.all(
             jnp.array([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(state.params)])
         )
         out = Features(
-            z_train=encode(train.x),
-            train_fine=train.fine.astype(jnp.int32),
-            train_coarse=train.coarse.astype(jnp.int32),
-            z_test=encode(test.x),
-            test_fine=test.fine.astype(jnp.int32),
-            test_coarse=test.coarse.astype(jnp.int32),
-            z1=encode(pairs.x1),
-            z2=encode(pairs.x2),
+            z_train=encode(heldout.x_train),
+            train_fine=heldout.train_fine,
+            train_coarse=heldout.train_coarse,
+            z_test=encode(heldout.x_test),
+            test_fine=heldout.test_fine,
+            test_coarse=heldout.test_coarse,
+            z1=encode(heldout.x1),
+            z2=encode(heldout.x2),
             eval_loss=trainer.eval_loss(state, cell, pairs).astype(jnp.float32),
             trained_finite=finite_params & jnp.all(jnp.isfinite(curve)),
             fine_count=jnp.asarray(family.fine_count(cell), jnp.int32),
-            kmeans_key=jax.random.key_data(k_kmeans),
+            kmeans_key=heldout.kmeans_key,
         )
-        chex.assert_shape([out.z_train, out.z_test, out.z1, out.z2], (n, spec.max_out_dim))
+        z_shape = (spec.eval_size, spec.max_out_dim)
+        chex.assert_shape([out.z_train, out.z_test, out.z1, out.z2], z_shape)
         return out
 
     return features
@@ -176,11 +248,13 @@ def make_score(spec: Spec) -> Callable[[Features], dict[str, jax.Array]]:
 
 def make_evaluate(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array], dict]:
     """Builds ``evaluate(state, cell, curve) -> {metric: scalar}`` for one cell: the metrics of
-    :func:`make_score` on the features of :func:`make_features`."""
+    :func:`make_score` on the features of :func:`make_features` of the held-out data of
+    :func:`make_heldout`."""
+    heldout = make_heldout(trainer.spec)
     features = make_features(trainer)
     score = make_score(trainer.spec)
 
     def evaluate(state: TrainState, cell: Cell, curve: jax.Array) -> dict[str, jax.Array]:
-        return score(features(state, cell, curve))
+        return score(features(state, cell, curve, heldout(state.world, cell)))
 
     return evaluate

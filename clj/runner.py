@@ -6,9 +6,11 @@ every chunk. Each chunk's cell axis is sharded over the mesh. Training advances 
 (for the progress bar and checkpoints); since step ``t`` draws its batch from its own key, the
 chunking never changes a result.
 
-Evaluation runs in two compiled stages (:mod:`clj.evaluate`): the program's own features
-program, then a :class:`Scorer` whose compiled metrics are shared by every program with the same
-:func:`~clj.evaluate.score_key`, so a grid split into width buckets compiles its metrics once.
+Evaluation runs in three compiled stages (:mod:`clj.evaluate`): a :class:`HeldOutSampler` draws
+the held-out data, the program's own features program encodes it, and a :class:`Scorer` computes
+the metrics. The first and last are :class:`SharedStage` s, compiled once for every program with
+the same :func:`~clj.evaluate.heldout_key` or :func:`~clj.evaluate.score_key`, so a grid split
+into width buckets compiles them once.
 """
 
 from __future__ import annotations
@@ -28,12 +30,29 @@ from jax.sharding import Mesh
 from clj.cell import stack_cells
 from clj.checkpoint import ChunkCheckpoints
 from clj.distributed import cell_mesh, gather, per_device, shard_cells
-from clj.evaluate import Features, make_features, make_score, score_key
+from clj.evaluate import (
+    Features,
+    HeldOut,
+    heldout_key,
+    make_features,
+    make_heldout,
+    make_score,
+    score_key,
+)
 from clj.memory import max_cells_per_chunk
 from clj.plan import Program
 from clj.train import make_train
 
-__all__ = ["CPU_CELLS_AT_ONCE", "ProgramResult", "RunOptions", "Scorer", "run_program"]
+__all__ = [
+    "CPU_CELLS_AT_ONCE",
+    "HeldOutSampler",
+    "ProgramResult",
+    "RunOptions",
+    "Scorer",
+    "SharedStage",
+    "run_program",
+    "shared_batches",
+]
 
 CPU_CELLS_AT_ONCE = 4
 """Cells a CPU device trains vectorised at once. On the 2-core reference machine (2026-12-01)
@@ -92,51 +111,101 @@ class ProgramResult:
     states: Any = None
 
 
-class Scorer:
-    """Compiled metric programs (:func:`~clj.evaluate.make_score`), shared by the programs of a
-    sweep whose :func:`~clj.evaluate.score_key` is the same.
+class SharedStage:
+    """A per-cell evaluation stage compiled once and shared by the programs of a sweep whose
+    ``key(spec)`` is the same (e.g. every width bucket of a grid).
 
-    Cells are scored ``batch`` at a time (the last batch padded with copies of its last cell), so
-    one compiled program serves every batch of every program with that key.
+    Cells are processed ``batch`` at a time (the last batch padded with copies of its last cell),
+    so one compiled program serves every batch of every program with that key.
 
     Args:
+      build: ``spec -> fn``, the stage for one cell (vmapped and sharded here).
+      key: ``spec -> tuple``, what ``build(spec)``'s compiled program depends on.
       mesh: devices to shard the cells of a batch over.
-      batch_cells: cells per batch for each score key (a multiple of the mesh size); a key not
-        given uses the cell count of the first features it scores.
+      batch_cells: cells per batch for each key (a multiple of the mesh size); a key not given
+        uses the cell count of the first inputs it sees, rounded up to the mesh.
     """
 
-    def __init__(self, mesh: Mesh, batch_cells: dict[tuple, int] | None = None):
+    def __init__(
+        self,
+        build: Callable[[Any], Callable[..., Any]],
+        key: Callable[[Any], tuple],
+        mesh: Mesh,
+        batch_cells: dict[tuple, int] | None = None,
+    ):
+        self.build = build
+        self.key = key
         self.mesh = mesh
         self.batch_cells = dict(batch_cells or {})
         self._compiled: dict[tuple, Any] = {}
 
     @property
     def compiled_programs(self) -> int:
-        """How many metrics programs have been compiled so far."""
+        """How many programs have been compiled so far."""
         return len(self._compiled)
 
-    def score(self, spec: Any, features: Features, timings: dict[str, float]) -> dict:
-        """``{metric: [C] array}`` for host ``features`` with a leading ``[C]`` cell axis.
+    def __call__(self, spec: Any, inputs: tuple, timings: dict[str, float]) -> Any:
+        """``build(spec)`` of every cell of ``inputs``: a tuple of arguments, each a pytree of host
+        arrays with a leading ``[C]`` cell axis. Returns host arrays with a leading ``[C]`` axis.
 
         Compile seconds go to ``timings["compile_s"]``, the rest to ``timings["eval_s"]``.
         """
-        key = score_key(spec)
-        cells = len(features.eval_loss)
+        key = self.key(spec)
+        cells = len(jax.tree.leaves(inputs)[0])
         devices = self.mesh.size
         batch = self.batch_cells.setdefault(key, math.ceil(cells / devices) * devices)
         parts = []
+        t0 = time.perf_counter()
         for start in range(0, cells, batch):
             index = np.minimum(np.arange(start, start + batch), cells - 1)
-            placed = shard_cells(jax.tree.map(lambda a, i=index: a[i], features), self.mesh)
+            placed = shard_cells(jax.tree.map(lambda a, i=index: a[i], inputs), self.mesh)
             if key not in self._compiled:
-                t0 = time.perf_counter()
-                program = jax.jit(per_device(jax.vmap(make_score(spec)), self.mesh))
-                self._compiled[key] = program.lower(placed).compile(_cpu_options(EVAL_OPT_LEVEL))
-                timings["compile_s"] += time.perf_counter() - t0
-                timings["eval_s"] -= time.perf_counter() - t0
+                t1 = time.perf_counter()
+                program = jax.jit(per_device(jax.vmap(self.build(spec)), self.mesh))
+                self._compiled[key] = program.lower(*placed).compile(_cpu_options(EVAL_OPT_LEVEL))
+                timings["compile_s"] += time.perf_counter() - t1
+                t0 += time.perf_counter() - t1
             real = min(batch, cells - start)
-            parts.append({k: v[:real] for k, v in gather(self._compiled[key](placed)).items()})
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            out = gather(self._compiled[key](*placed))
+            parts.append(jax.tree.map(lambda a, r=real: a[:r], out))
+        timings["eval_s"] += time.perf_counter() - t0
+        return jax.tree.map(lambda *a: np.concatenate(a), *parts)
+
+
+class Scorer(SharedStage):
+    """The metrics (:func:`~clj.evaluate.make_score`) as a :class:`SharedStage` keyed by
+    :func:`~clj.evaluate.score_key`."""
+
+    def __init__(self, mesh: Mesh, batch_cells: dict[tuple, int] | None = None):
+        super().__init__(make_score, score_key, mesh, batch_cells)
+
+    def score(self, spec: Any, features: Features, timings: dict[str, float]) -> dict:
+        """``{metric: [C] array}`` for host ``features`` with a leading ``[C]`` cell axis."""
+        return self(spec, (features,), timings)
+
+
+class HeldOutSampler(SharedStage):
+    """The held-out data (:func:`~clj.evaluate.make_heldout`) as a :class:`SharedStage` keyed by
+    :func:`~clj.evaluate.heldout_key`."""
+
+    def __init__(self, mesh: Mesh, batch_cells: dict[tuple, int] | None = None):
+        super().__init__(make_heldout, heldout_key, mesh, batch_cells)
+
+    def sample(self, spec: Any, world: Any, cells: Any, timings: dict[str, float]) -> HeldOut:
+        """The :class:`~clj.evaluate.HeldOut` data of host ``world`` and ``cells`` (leading
+        ``[C]`` axes), as host arrays."""
+        return self(spec, (world, cells), timings)
+
+
+def shared_batches(
+    specs: list[Any], chunk_cells: list[int], key: Callable[[Any], tuple]
+) -> dict[tuple, int]:
+    """Cells per batch of a :class:`SharedStage` for programs of ``specs`` trained
+    ``chunk_cells`` at a time: the smallest chunk among the programs sharing a key."""
+    batches: dict[tuple, int] = {}
+    for spec, cells in zip(specs, chunk_cells, strict=True):
+        batches[key(spec)] = min(batches.get(key(spec), cells), cells)
+    return batches
 
 
 def chunk_plan(program: Program, options: RunOptions) -> tuple[int, int]:
@@ -191,6 +260,7 @@ def run_program(
     options: RunOptions | None = None,
     on_steps: Callable[[int], None] | None = None,
     scorer: Scorer | None = None,
+    sampler: HeldOutSampler | None = None,
 ) -> ProgramResult:
     """Compiles and runs one program over all its cells.
 
@@ -200,6 +270,7 @@ def run_program(
       options: devices, chunking and checkpoints.
       on_steps: called with the number of steps just completed, after each step chunk.
       scorer: compiled metrics shared with other programs (default: this program's own).
+      sampler: compiled held-out sampling shared with other programs (default: its own).
     """
     options = options or RunOptions()
     mesh = options.mesh or cell_mesh()
@@ -207,6 +278,7 @@ def run_program(
     trainer = make_train(spec)
     per_chunk, chunks = chunk_plan(program, options)
     scorer = scorer or Scorer(mesh, {score_key(spec): per_chunk})
+    sampler = sampler or HeldOutSampler(mesh, {heldout_key(spec): per_chunk})
     step_chunk = _step_chunk(spec, options.checkpoint_every)
 
     init = jax.jit(per_device(jax.vmap(trainer.init), mesh))
@@ -252,16 +324,13 @@ def run_program(
                 on_steps(spec.steps)
             continue
 
-        cells = shard_cells(stack_cells([program.cells[i] for i in index]), mesh)
+        host_cells = stack_cells([program.cells[i] for i in index])
+        cells = shard_cells(host_cells, mesh)
         t0 = time.perf_counter()
         if not compiled:
             compiled["init"] = init.lower(cells).compile(_cpu_options(INIT_OPT_LEVEL))
         state = compiled["init"](cells)
         curves = shard_cells(np.full((per_chunk, spec.curve_length), np.nan, np.float32), mesh)
-        if not compiled.get("features"):
-            compiled["features"] = features_all.lower(state, cells, curves).compile(
-                _cpu_options(EVAL_OPT_LEVEL)
-            )
         done = 0
         if store is not None and (step := store.latest_step()) is not None:
             restored = store.restore(step, {"state": state, "curves": curves})
@@ -289,11 +358,19 @@ def run_program(
                 on_steps(n)
         timings["train_s"] += time.perf_counter() - t1
 
+        heldout = sampler.sample(spec, gather(state.world), host_cells, timings)
+        heldout = shard_cells(heldout, mesh)
         t2 = time.perf_counter()
-        features = gather(compiled["features"](state, cells, curves))
-        result = scorer.score(spec, jax.tree.map(lambda a, r=real: a[:r], features), timings)
+        if not compiled.get("features"):
+            compiled["features"] = features_all.lower(state, cells, curves, heldout).compile(
+                _cpu_options(EVAL_OPT_LEVEL)
+            )
+            timings["compile_s"] += time.perf_counter() - t2
+            t2 = time.perf_counter()
+        features = gather(compiled["features"](state, cells, curves, heldout))
         host_curves = gather(curves)
         timings["eval_s"] += time.perf_counter() - t2
+        result = scorer.score(spec, jax.tree.map(lambda a, r=real: a[:r], features), timings)
         if store is not None:
             store.save_result({**result, "curves": host_curves})
         metrics_parts.append(result)

@@ -18,10 +18,17 @@ import pandas as pd
 
 from clj.config import CELL_AXES, STATIC_AXES, SweepConfig
 from clj.distributed import cell_mesh
-from clj.evaluate import METRICS, score_key
+from clj.evaluate import METRICS, heldout_key, score_key
 from clj.plan import Program, plan_programs
 from clj.progress import StepProgress
-from clj.runner import RunOptions, Scorer, chunk_plan, run_program
+from clj.runner import (
+    HeldOutSampler,
+    RunOptions,
+    Scorer,
+    chunk_plan,
+    run_program,
+    shared_batches,
+)
 
 __all__ = ["CELL_COLUMNS", "RunOptions", "SweepResult", "sweep"]
 
@@ -83,13 +90,12 @@ def sweep(
     programs = list(programs or plan_programs(config))
     plans = [chunk_plan(p, options) for p in programs]
     total = sum(p.spec.steps * chunks for p, (_, chunks) in zip(programs, plans, strict=True))
-    # Programs with equal metric shapes share one compiled metrics program, scoring batches of
-    # the smallest chunk among them.
-    batch_cells: dict[tuple, int] = {}
-    for p, (per_chunk, _) in zip(programs, plans, strict=True):
-        key = score_key(p.spec)
-        batch_cells[key] = min(batch_cells.get(key, per_chunk), per_chunk)
-    scorer = Scorer(options.mesh or cell_mesh(), batch_cells)
+    # Programs with equal held-out data or metric shapes share one compiled program of each,
+    # processing batches of the smallest chunk among them.
+    mesh = options.mesh or cell_mesh()
+    specs, chunk_cells = [p.spec for p in programs], [per_chunk for per_chunk, _ in plans]
+    sampler = HeldOutSampler(mesh, shared_batches(specs, chunk_cells, heldout_key))
+    scorer = Scorer(mesh, shared_batches(specs, chunk_cells, score_key))
     rows: list[dict[str, Any] | None] = [None] * config.num_cells
     curve_rows = []
     summaries = []
@@ -98,7 +104,9 @@ def sweep(
     with StepProgress(total, enabled=show) as bar:
         for number, program in enumerate(programs):
             bar.start_program(f"[{number + 1}/{len(programs)}] {program.label}")
-            result = run_program(program, number, options, on_steps=bar.advance, scorer=scorer)
+            result = run_program(
+                program, number, options, bar.advance, scorer=scorer, sampler=sampler
+            )
             if result.states is not None:
                 states.append((program, result.states))
             steps = np.arange(1, program.spec.curve_length + 1) * program.spec.log_every

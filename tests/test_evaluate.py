@@ -1,4 +1,4 @@
-"""Evaluation in two stages: the metrics of features scored in batches, shared by programs."""
+"""Evaluation in stages: held-out data and metrics computed in batches, shared by programs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import numpy as np
 from clj.cell import stack_cells
 from clj.config import SweepConfig
 from clj.distributed import cell_mesh
-from clj.evaluate import METRICS, make_evaluate, make_features, score_key
+from clj.evaluate import (
+    METRICS,
+    heldout_key,
+    make_evaluate,
+    make_features,
+    make_heldout,
+    score_key,
+)
 from clj.plan import plan_programs
-from clj.runner import Scorer, run_program
+from clj.runner import HeldOutSampler, Scorer, run_program
 from clj.train import make_train
 
 GRID = dict(
@@ -39,7 +46,8 @@ def test_scoring_in_batches_matches_evaluate():
     cells = stack_cells([*program.cells, program.cells[0]])  # 3 cells
     state, curve = jax.jit(jax.vmap(trainer.train))(cells)
     expected = jax.jit(jax.vmap(make_evaluate(trainer)))(state, cells, curve)
-    features = jax.jit(jax.vmap(make_features(trainer)))(state, cells, curve)
+    heldout = jax.jit(jax.vmap(make_heldout(program.spec)))(state.world, cells)
+    features = jax.jit(jax.vmap(make_features(trainer)))(state, cells, curve, heldout)
     features = jax.tree.map(np.asarray, features)
     mesh = cell_mesh(1)
     key = score_key(program.spec)
@@ -53,13 +61,33 @@ def test_scoring_in_batches_matches_evaluate():
             )
 
 
-def test_programs_of_one_shape_compile_their_metrics_once():
+def test_sampling_in_batches_matches_one_vmap():
+    program = _program(3)
+    trainer = make_train(program.spec)
+    cells = stack_cells([*program.cells, program.cells[0]])  # 3 cells
+    world = jax.jit(jax.vmap(trainer.init))(cells).world
+    expected = jax.jit(jax.vmap(make_heldout(program.spec)))(world, cells)
+    host = jax.tree.map(np.asarray, (world, cells))
+    key = heldout_key(program.spec)
+    for batch in (1, 2):  # 2: the last batch is padded
+        timings = {"compile_s": 0.0, "eval_s": 0.0}
+        got = HeldOutSampler(cell_mesh(1), {key: batch}).sample(program.spec, *host, timings)
+        assert timings["compile_s"] > 0 and timings["eval_s"] > 0
+        for name, a, b in zip(expected._fields, got, expected, strict=True):
+            # Equal draws; float rounding may differ between the two compiled programs.
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def test_programs_of_one_shape_compile_their_heldout_data_and_metrics_once():
     narrow, wide = _program(3), _program(8)
     assert score_key(narrow.spec) == score_key(wide.spec)
-    shared = Scorer(cell_mesh())
-    run_program(narrow, scorer=shared)
-    together = run_program(wide, scorer=shared).metrics  # scored by narrow's metrics program
+    assert heldout_key(narrow.spec) == heldout_key(wide.spec)
+    shared, sampler = Scorer(cell_mesh()), HeldOutSampler(cell_mesh())
+    run_program(narrow, scorer=shared, sampler=sampler)
+    # Sampled and scored by narrow's programs:
+    together = run_program(wide, scorer=shared, sampler=sampler).metrics
     alone = run_program(wide).metrics
     assert shared.compiled_programs == 1
+    assert sampler.compiled_programs == 1
     for name in METRICS:
         np.testing.assert_array_equal(together[name], alone[name], err_msg=name)
