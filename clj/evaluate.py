@@ -58,13 +58,13 @@ METRICS: dict[str, str] = {
 
 
 class HeldOut(NamedTuple):
-    """A cell's held-out data, with ``n = spec.eval_size`` rows of the family's input shape.
+    """A cell's held-out data, with ``n = spec.eval_size`` rows of ``dim = family.dim`` inputs.
 
     Attributes:
-      x_train, x_test: ``[n, *input_shape]`` anchors that train and test the probes (the test
+      x_train, x_test: ``[n, dim]`` anchors that train and test the probes (the test
         anchors from the family's held-out split).
       train_fine, train_coarse, test_fine, test_coarse: ``[n]`` int32 labels of those anchors.
-      x1, x2: ``[n, *input_shape]`` the two views of ``n`` held-out positive pairs.
+      x1, x2: ``[n, dim]`` the two views of ``n`` held-out positive pairs.
       pair_fine, pair_coarse: ``[n]`` int32 labels of the pairs' anchors.
       kmeans_key: uint32 key data seeding k-means.
     """
@@ -144,7 +144,7 @@ def make_heldout(spec: Spec) -> Callable[[Any, Cell], HeldOut]:
             pair_coarse=pairs.coarse.astype(jnp.int32),
             kmeans_key=jax.random.key_data(k_kmeans),
         )
-        chex.assert_shape([out.x_train, out.x_test, out.x1, out.x2], (n, *family.input_shape))
+        chex.assert_shape([out.x_train, out.x_test, out.x1, out.x2], (n, family.dim))
         return out
 
     return heldout
