@@ -145,7 +145,7 @@ class SharedStage:
     so one compiled program serves every batch of every program with that key.
 
     Args:
-      build: ``spec -> fn``, the stage for one cell (vmapped and sharded here).
+      build: ``spec -> fn``, the stage for one cell (mapped over cells and sharded here).
       key: ``spec -> tuple``, what ``build(spec)``'s compiled program depends on.
       mesh: devices to shard the cells of a batch over.
       batch_cells: cells per batch for each key (a multiple of the mesh size); a key not given
