@@ -33,7 +33,7 @@ MAX_FACETS = 12
 
 def _fixed_margins(fig: plt.Figure, left: float, right: float, bottom: float, top: float) -> None:
     """Margins in inches around a figure's axes. Cheaper than a layout engine, which draws the
-    figure once more to measure it (0.6 s instead of 0.25 s for a 6 × 6 heatmap)."""
+    figure once more to measure it (0.62 s instead of 0.34 s for a 6 × 6 heatmap)."""
     width, height = fig.get_size_inches()
     fig.subplots_adjust(
         left=left / width,

@@ -235,7 +235,8 @@ def shared_batches(
     ``chunk_cells`` at a time: the smallest chunk among the programs sharing a key."""
     batches: dict[tuple, int] = {}
     for spec, cells in zip(specs, chunk_cells, strict=True):
-        batches[key(spec)] = min(batches.get(key(spec), cells), cells)
+        k = key(spec)
+        batches[k] = min(batches.get(k, cells), cells)
     return batches
 
 
