@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -256,8 +257,14 @@ def chunk_plan(program: Program, options: RunOptions) -> tuple[int, int]:
 
 
 def _cpu_options(level: int) -> dict[str, Any]:
-    """Compiler options setting LLVM's optimisation level on the CPU (nothing elsewhere)."""
-    return {"xla_backend_optimization_level": level} if jax.default_backend() == "cpu" else {}
+    """Compiler options setting LLVM's optimisation level on the CPU: nothing elsewhere, and
+    nothing when ``XLA_FLAGS`` sets ``--xla_backend_optimization_level`` itself (the user's
+    choice wins; the test suite sets 0, for the shortest compiles)."""
+    if jax.default_backend() != "cpu" or "xla_backend_optimization_level" in os.environ.get(
+        "XLA_FLAGS", ""
+    ):
+        return {}
+    return {"xla_backend_optimization_level": level}
 
 
 INIT_OPT_LEVEL = 0
