@@ -7,10 +7,12 @@ status 2; nothing on disk is overwritten unless ``--overwrite`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -461,9 +463,35 @@ def use_every_cpu_core() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
 
 
+@contextlib.contextmanager
+def _rare_garbage_collection() -> Iterator[None]:
+    """Runs the body with Python's cyclic garbage collector run less often, then restores it.
+
+    Tracing and lowering a JAX program allocate millions of short-lived objects, and the
+    collector's default thresholds (700, 10, 10) made it walk the heap again and again. Freezing
+    the objects that exist after the imports and collecting the youngest generation every 100,000
+    allocations instead of every 700 made a reference sweep of 30 steps (compile-bound, a fresh
+    process each, three interleaved pairs on the 2-core reference machine, 2026-12-01) take
+    27.6-32.9 s instead of 28.9-34.6 s, each pair 1.3-1.9 s shorter.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clj`` command; returns the exit status."""
     use_every_cpu_core()
+    with _rare_garbage_collection():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from clj.config import ConfigError
     from clj.io import OutputExistsError
 
