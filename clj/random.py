@@ -33,13 +33,18 @@ _PARITY = np.uint32(0x1BD11BDA)
 
 
 def _rotate_left(x: jax.Array, bits: int) -> jax.Array:
-    return lax.shift_left(x, np.uint32(bits)) | lax.shift_right_logical(x, np.uint32(32 - bits))
+    return lax.bitwise_or(
+        lax.shift_left(x, np.uint32(bits)), lax.shift_right_logical(x, np.uint32(32 - bits))
+    )
 
 
 def threefry2x32(
     k1: jax.Array, k2: jax.Array, x1: jax.Array, x2: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """The Threefry-2x32 block cipher (20 rounds), unrolled into element-wise ``uint32`` operations.
+
+    Written with :mod:`jax.lax` primitives: JAX traces it again each time it lowers a draw, and
+    each ``jax.numpy`` operator would be a small jitted function of its own to trace.
 
     Args:
       k1, k2: the two ``uint32`` words of the key (scalars or broadcastable to the counters).
@@ -48,14 +53,20 @@ def threefry2x32(
     Returns:
       The two ``uint32`` output words, each of the counters' shape.
     """
-    ks = (k1, k2, k1 ^ k2 ^ _PARITY)
-    x1, x2 = x1 + ks[0], x2 + ks[1]
+    k1, k2, x1, x2 = (jnp.asarray(w, np.uint32) for w in (k1, k2, x1, x2))
+    shape = np.broadcast_shapes(k1.shape, k2.shape, x1.shape, x2.shape)
+    x1, x2 = (w if w.shape == shape else jnp.broadcast_to(w, shape) for w in (x1, x2))
+    k1, k2 = (
+        w if w.ndim == 0 or w.shape == shape else jnp.broadcast_to(w, shape) for w in (k1, k2)
+    )
+    ks = (k1, k2, lax.bitwise_xor(lax.bitwise_xor(k1, k2), _PARITY))
+    x1, x2 = lax.add(x1, ks[0]), lax.add(x2, ks[1])
     for block in range(5):
         for rotation in _ROTATIONS[block % 2]:
-            x1 = x1 + x2
-            x2 = x1 ^ _rotate_left(x2, rotation)
-        x1 = x1 + ks[(block + 1) % 3]
-        x2 = x2 + ks[(block + 2) % 3] + np.uint32(block + 1)
+            x1 = lax.add(x1, x2)
+            x2 = lax.bitwise_xor(x1, _rotate_left(x2, rotation))
+        x1 = lax.add(x1, ks[(block + 1) % 3])
+        x2 = lax.add(lax.add(x2, ks[(block + 2) % 3]), np.uint32(block + 1))
     return x1, x2
 
 
