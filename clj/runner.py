@@ -11,6 +11,14 @@ the held-out data, the program's own features program encodes it, and a :class:`
 the metrics. The first and last are :class:`SharedStage` s, compiled once for every program with
 the same :func:`~clj.evaluate.heldout_key` or :func:`~clj.evaluate.score_key`, so a grid split
 into width buckets compiles them once.
+
+Before its first chunk trains, a program lowers all of these (initialisation, step chunks,
+features, and the shared stages not yet started) and hands each to
+:func:`~clj.background_compile.compile_in_background` as soon as it is lowered, so that JAX traces
+the next while XLA compiles the last; training waits until every compile is done. On the
+reference grid (2026-12-01, 30-step sweeps, seven interleaved pairs, 2-core machine) this made a
+whole sweep 1.6 s shorter on average (from +1.3 to -4.5 s a pair; this host's noise is about
++-2 s), though each compile ran slower beside the tracing.
 """
 
 from __future__ import annotations
@@ -28,9 +36,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from clj.background_compile import compile_in_background, wait_for_compiles
 from clj.cell import stack_cells
 from clj.checkpoint import ChunkCheckpoints
-from clj.distributed import cell_mesh, gather, per_device, shard_cells
+from clj.distributed import cell_mesh, cell_sharding, gather, per_device, shard_cells
 from clj.evaluate import (
     Features,
     HeldOut,
@@ -175,33 +184,61 @@ class SharedStage:
         """How many programs have been compiled so far."""
         return len(self._compiled)
 
+    def _batch(self, key: tuple, cells: int) -> int:
+        devices = self.mesh.size
+        return self.batch_cells.setdefault(key, math.ceil(cells / devices) * devices)
+
+    def prepare(self, spec: Any, inputs: tuple) -> None:
+        """Lowers ``build(spec)`` for ``inputs`` (as for :meth:`__call__`, or
+        ``jax.ShapeDtypeStruct`` s of their shapes) and starts compiling it in the background
+        (:func:`~clj.background_compile.compile_in_background`), unless that has been done."""
+        key = self.key(spec)
+        if key in self._compiled:
+            return
+        batch = self._batch(key, len(jax.tree.leaves(inputs)[0]))
+        abstract = _abstract(inputs, self.mesh, batch)
+        program = jax.jit(per_device(over_cells(self.build(spec), self.at_once), self.mesh))
+        self._compiled[key] = compile_in_background(
+            program.lower(*abstract), _cpu_options(EVAL_OPT_LEVEL)
+        )
+
     def __call__(self, spec: Any, inputs: tuple, timings: dict[str, float]) -> Any:
         """``build(spec)`` of every cell of ``inputs``: a tuple of arguments, each a pytree of host
         arrays with a leading ``[C]`` cell axis. Returns host arrays with a leading ``[C]`` axis.
 
-        Compile seconds go to ``timings["compile_s"]``, the rest to ``timings["eval_s"]``.
+        Compile seconds (and waiting for a compile :meth:`prepare` started) go to
+        ``timings["compile_s"]``, the rest to ``timings["eval_s"]``.
         """
         key = self.key(spec)
         cells = len(jax.tree.leaves(inputs)[0])
-        devices = self.mesh.size
-        batch = self.batch_cells.setdefault(key, math.ceil(cells / devices) * devices)
-        parts = []
+        batch = self._batch(key, cells)
         t0 = time.perf_counter()
+        self.prepare(spec, inputs)
+        compiled = self._compiled[key].result()
+        timings["compile_s"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        parts = []
         for start in range(0, cells, batch):
             index = np.minimum(np.arange(start, start + batch), cells - 1)
             placed = shard_cells(jax.tree.map(lambda a, i=index: a[i], inputs), self.mesh)
-            if key not in self._compiled:
-                t1 = time.perf_counter()
-                per_cell = over_cells(self.build(spec), self.at_once)
-                program = jax.jit(per_device(per_cell, self.mesh))
-                self._compiled[key] = program.lower(*placed).compile(_cpu_options(EVAL_OPT_LEVEL))
-                timings["compile_s"] += time.perf_counter() - t1
-                t0 += time.perf_counter() - t1
             real = min(batch, cells - start)
-            out = gather(self._compiled[key](*placed))
+            out = gather(compiled(*placed))
             parts.append(jax.tree.map(lambda a, r=real: a[:r], out))
         timings["eval_s"] += time.perf_counter() - t0
         return jax.tree.map(lambda *a: np.concatenate(a), *parts)
+
+
+def _abstract(tree: Any, mesh: Mesh, cells: int | None = None) -> Any:
+    """``jax.ShapeDtypeStruct`` s of ``tree``'s leaves (arrays or shapes), sharded over cells,
+    with the leading cell axis set to ``cells`` when given."""
+    sharding = cell_sharding(mesh)
+
+    def leaf(a: Any) -> jax.ShapeDtypeStruct:
+        shape = tuple(a.shape) if cells is None else (cells, *a.shape[1:])
+        dtype = jax.dtypes.canonicalize_dtype(a.dtype)
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
+
+    return jax.tree.map(leaf, tree)
 
 
 class Scorer(SharedStage):
@@ -340,7 +377,28 @@ def run_program(
         donate_argnums=0,
     )
     features_all = jax.jit(per_device(jax.vmap(make_features(trainer)), mesh))
-    compiled: dict[str, Any] = {}
+    step_sizes = {min(step_chunk, spec.steps), spec.steps % step_chunk} - {0}
+
+    def start_compiles(cells: Any, host_cells: Any) -> dict[Any, Any]:
+        """Lowers every program a chunk needs and starts compiling each in the background as
+        soon as it is lowered, so that lowering the next overlaps compiling the last; the
+        shared held-out and metrics stages too, unless another program started them."""
+        lowered = init.lower(cells)
+        futures = {"init": compile_in_background(lowered, _cpu_options(INIT_OPT_LEVEL))}
+        state = _abstract(lowered.out_info, mesh)
+        for n in step_sizes:
+            futures[n] = compile_in_background(
+                run.lower(state, cells, n), _cpu_options(TRAIN_OPT_LEVEL)
+            )
+        sampler.prepare(spec, (state.world, host_cells))
+        heldout = jax.eval_shape(jax.vmap(make_heldout(spec)), state.world, host_cells)
+        curves = jax.ShapeDtypeStruct((per_chunk, spec.curve_length), np.float32)
+        lowered = features_all.lower(state, cells, *_abstract((curves, heldout), mesh))
+        futures["features"] = compile_in_background(lowered, _cpu_options(EVAL_OPT_LEVEL))
+        scorer.prepare(spec, (lowered.out_info,))
+        return futures
+
+    compiled: dict[Any, Any] = {}
     timings = {"compile_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     metrics_parts, curve_parts, state_parts = [], [], []
 
@@ -365,7 +423,9 @@ def run_program(
         cells = shard_cells(host_cells, mesh)
         t0 = time.perf_counter()
         if not compiled:
-            compiled["init"] = init.lower(cells).compile(_cpu_options(INIT_OPT_LEVEL))
+            compiled = start_compiles(cells, host_cells)
+            wait_for_compiles()  # before training, which a compile running beside it would slow
+            compiled = {k: future.result() for k, future in compiled.items()}
         state = compiled["init"](cells)
         curves = shard_cells(np.full((per_chunk, spec.curve_length), np.nan, np.float32), mesh)
         done = 0
