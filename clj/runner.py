@@ -18,7 +18,7 @@ features, and the shared stages not yet started) and hands each to
 the next while XLA compiles the last; training waits until every compile is done. On the
 reference grid (2026-12-01, 30-step sweeps, seven interleaved pairs, 2-core machine) this made a
 whole sweep 1.6 s shorter on average (from +1.3 to -4.5 s a pair; this host's noise is about
-+-2 s), though each compile ran slower beside the tracing.
+±2 s), though each compile ran slower beside the tracing.
 """
 
 from __future__ import annotations
