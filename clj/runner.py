@@ -434,6 +434,7 @@ def run_program(
             state, curves, done = restored["state"], restored["curves"], step
             if on_steps is not None:
                 on_steps(done)
+        # A checkpoint written under another --checkpoint-every can leave other chunk lengths.
         for n in {min(step_chunk, spec.steps - done), spec.steps % step_chunk} - {0}:
             if n not in compiled:
                 compiled[n] = run.lower(state, cells, n).compile(_cpu_options(TRAIN_OPT_LEVEL))
@@ -458,12 +459,6 @@ def run_program(
         heldout = sampler.sample(spec, gather(state.world), host_cells, timings)
         heldout = shard_cells(heldout, mesh)
         t2 = time.perf_counter()
-        if not compiled.get("features"):
-            compiled["features"] = features_all.lower(state, cells, curves, heldout).compile(
-                _cpu_options(EVAL_OPT_LEVEL)
-            )
-            timings["compile_s"] += time.perf_counter() - t2
-            t2 = time.perf_counter()
         features = gather(compiled["features"](state, cells, curves, heldout))
         host_curves = gather(curves)
         timings["eval_s"] += time.perf_counter() - t2
