@@ -278,6 +278,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     import jax
     from rich.console import Console
 
+    from clj.background_compile import run_while_waiting
     from clj.distributed import cell_mesh, is_main_process
     from clj.io import CHECKPOINTS, prepare_out_dir, read_manifest, save_sweep, write_manifest
     from clj.runner import RunOptions
@@ -324,12 +325,19 @@ def _run_sweep(args: argparse.Namespace) -> int:
         checkpoint_dir=Path(out).absolute() / CHECKPOINTS,
         checkpoint_every=run["checkpoint_every"],
     )
+    if main:  # while the first compiles run, not after training
+        run_while_waiting(_import_writers)
     result = sweep(config, progress=not args.no_progress, options=options)
     if main:
         save_sweep(result, out, overwrite=True, run=run)
         _print_summary(console, result, Path(out))
     _barrier("clj-finished")
     return 0
+
+
+def _import_writers() -> None:
+    """Imports what writing the results needs (pandas, matplotlib: about a second here)."""
+    import clj.plots  # noqa: F401
 
 
 def _barrier(name: str) -> None:

@@ -2,7 +2,9 @@
 
 A program's cells are trained ``chunk_cells`` at a time (all chunks the same size, the last
 padded with copies of its last cell whose results are dropped), so one compiled program serves
-every chunk. Each chunk's cell axis is sharded over the mesh. Training advances in step chunks
+every chunk. Each chunk's cell axis is sharded over the mesh. A program with width classes
+(:mod:`clj.width_classes`) places its cells by :func:`~clj.width_classes.class_layout` instead,
+so that each device trains groups of one class. Training advances in step chunks
 (for the progress bar and checkpoints); since step ``t`` draws its batch from its own key, the
 chunking never changes a result.
 
@@ -52,6 +54,7 @@ from clj.evaluate import (
 from clj.memory import max_cells_per_chunk
 from clj.plan import Program
 from clj.train import make_train
+from clj.width_classes import ClassLayout, class_layout, run_by_class
 
 __all__ = [
     "CPU_CELLS_AT_ONCE",
@@ -61,6 +64,8 @@ __all__ = [
     "RunOptions",
     "Scorer",
     "SharedStage",
+    "cell_layout",
+    "chunk_plan",
     "over_cells",
     "run_program",
     "shared_batches",
@@ -278,8 +283,27 @@ def shared_batches(
     return batches
 
 
-def chunk_plan(program: Program, options: RunOptions) -> tuple[int, int]:
-    """``(cells per chunk, number of chunks)`` for ``program``."""
+def _at_once(options: RunOptions, limit: int | None = None, devices: int = 1) -> int | None:
+    """Cells a device trains at once: ``options.cells_at_once``, else
+    :data:`CPU_CELLS_AT_ONCE` on a CPU and all of them elsewhere (``None``); no more than a
+    chunk of ``limit`` cells gives each of ``devices`` devices."""
+    if options.cells_at_once is not None and options.cells_at_once < 1:
+        raise ValueError(f"cells_at_once={options.cells_at_once} must be at least 1")
+    at_once = options.cells_at_once or (
+        CPU_CELLS_AT_ONCE if jax.default_backend() == "cpu" else None
+    )
+    if at_once is not None and limit is not None:
+        at_once = max(1, min(at_once, limit // devices))
+    return at_once
+
+
+def cell_layout(program: Program, options: RunOptions) -> ClassLayout:
+    """Which of ``program``'s cells each slot of each chunk trains.
+
+    Without width classes, cells fill the chunks in order and the last chunk is padded with
+    copies of the last cell. With width classes, groups of cells of one class are spread over
+    the devices (:func:`~clj.width_classes.class_layout`).
+    """
     mesh = options.mesh or cell_mesh()
     devices = mesh.size
     limit = options.max_cells_per_chunk or max_cells_per_chunk(program.spec, devices)
@@ -288,9 +312,20 @@ def chunk_plan(program: Program, options: RunOptions) -> tuple[int, int]:
             f"max_cells_per_chunk={limit} is not a multiple of the {devices} devices of the mesh"
         )
     cells = len(program.cells)
+    if program.width_classes:
+        widths = [c["width"] for c in program.cells]
+        at_once = _at_once(options, limit, devices) or 1
+        return class_layout(widths, program.width_classes, devices, at_once, limit)
     chunks = math.ceil(cells / limit)
     per_chunk = math.ceil(math.ceil(cells / chunks) / devices) * devices
-    return per_chunk, chunks
+    slots = np.arange(chunks * per_chunk).reshape(chunks, per_chunk)
+    return ClassLayout(np.minimum(slots, cells - 1), slots < cells)
+
+
+def chunk_plan(program: Program, options: RunOptions) -> tuple[int, int]:
+    """``(cells per chunk, number of chunks)`` for ``program``."""
+    layout = cell_layout(program, options)
+    return layout.chunk_cells, layout.chunks
 
 
 def _cpu_options(level: int) -> dict[str, Any]:
@@ -304,9 +339,10 @@ def _cpu_options(level: int) -> dict[str, Any]:
     return {"xla_backend_optimization_level": level}
 
 
-INIT_OPT_LEVEL = 0
-"""LLVM optimisation level of the CPU initialisation program: it runs once per chunk of cells, and
-LLVM's optimisations take most of its compile time for no gain."""
+INIT_OPT_LEVEL = 1
+"""LLVM optimisation level of the CPU initialisation program, which runs once per chunk of cells.
+For the reference grid as one program padded to width 256 (2026-12-02) level 1 ran it in 0.05 s
+instead of 0.46-0.58 s at level 0, and compiled it in 1.3-1.4 s against 1.0-1.2 s."""
 
 TRAIN_OPT_LEVEL = 1
 """LLVM optimisation level of the CPU training program. On the reference grid (2026-12-01, two
@@ -352,20 +388,26 @@ def run_program(
     mesh = options.mesh or cell_mesh()
     spec = program.spec
     trainer = make_train(spec)
-    per_chunk, chunks = chunk_plan(program, options)
+    layout = cell_layout(program, options)
+    per_chunk, chunks = layout.chunk_cells, layout.chunks
     scorer = scorer or Scorer(mesh, {score_key(spec): per_chunk})
     sampler = sampler or HeldOutSampler(mesh, {heldout_key(spec): per_chunk})
     step_chunk = _step_chunk(spec, options.checkpoint_every)
 
     init = jax.jit(per_device(jax.vmap(trainer.init), mesh))
-    if options.cells_at_once is not None and options.cells_at_once < 1:
-        raise ValueError(f"cells_at_once={options.cells_at_once} must be at least 1")
-    at_once = options.cells_at_once or (
-        CPU_CELLS_AT_ONCE if jax.default_backend() == "cpu" else None
-    )
+    at_once = _at_once(options, per_chunk, mesh.size)
+    classes = program.width_classes
+    if classes:
+        trainers = [make_train(dataclasses.replace(spec, max_width=w)) for w in classes]
+        first = jax.tree.map(lambda a: a[0], stack_cells(list(program.cells[:1])))
+        shapes = [jax.eval_shape(t.init, first) for t in trainers]
 
     def run_cells(state: Any, cells: Any, num_steps: int) -> Any:
-        """``trainer.run`` over one device's cells, ``at_once`` of them at a time."""
+        """``trainer.run`` over one device's cells, ``at_once`` of them at a time (each group
+        at its width class, if the program has classes)."""
+        if classes:
+            runs = [functools.partial(t.run, num_steps=num_steps) for t in trainers]
+            return run_by_class(runs, shapes, classes, at_once)(state, cells)
         one = functools.partial(trainer.run, num_steps=num_steps)
         return over_cells(one, at_once)(state, cells)
 
@@ -376,6 +418,8 @@ def run_program(
         static_argnums=2,
         donate_argnums=0,
     )
+    # Evaluation encodes every cell at the program's width: per class, its compile (3.5 s on the
+    # reference grid, 2026-12-02) costs more than the wider encoding (about 1 s).
     features_all = jax.jit(per_device(jax.vmap(make_features(trainer)), mesh))
     step_sizes = {min(step_chunk, spec.steps), spec.steps % step_chunk} - {0}
 
@@ -403,9 +447,7 @@ def run_program(
     metrics_parts, curve_parts, state_parts = [], [], []
 
     for chunk in range(chunks):
-        index = np.arange(chunk * per_chunk, (chunk + 1) * per_chunk)
-        real = int(np.sum(index < len(program.cells)))
-        index = np.minimum(index, len(program.cells) - 1)
+        index, real = layout.index[chunk], layout.real[chunk]
         store = (
             ChunkCheckpoints(options.checkpoint_dir, number, chunk)
             if options.checkpoint_dir is not None
@@ -413,8 +455,8 @@ def run_program(
         )
         saved = store.load_result() if store is not None and not options.keep_states else None
         if saved is not None:
-            curve_parts.append(saved.pop("curves")[:real])
-            metrics_parts.append({k: v[:real] for k, v in saved.items()})
+            curve_parts.append(saved.pop("curves")[real])
+            metrics_parts.append(saved)
             if on_steps is not None:
                 on_steps(spec.steps)
             continue
@@ -462,20 +504,26 @@ def run_program(
         features = gather(compiled["features"](state, cells, curves, heldout))
         host_curves = gather(curves)
         timings["eval_s"] += time.perf_counter() - t2
-        result = scorer.score(spec, jax.tree.map(lambda a, r=real: a[:r], features), timings)
+        result = scorer.score(spec, jax.tree.map(lambda a, r=real: a[r], features), timings)
         if store is not None:
             store.save_result({**result, "curves": host_curves})
         metrics_parts.append(result)
-        curve_parts.append(host_curves[:real])
+        curve_parts.append(host_curves[real])
         if options.keep_states:
             kept = gather(state._replace(opt_state=None))
-            state_parts.append(jax.tree.map(lambda a, real=real: a[:real], kept))
+            state_parts.append(jax.tree.map(lambda a, real=real: a[real], kept))
+
+    # Slots hold cells in layout order; results go back to the program's order.
+    order = np.argsort(layout.index[layout.real], kind="stable")
+
+    def in_order(*parts: np.ndarray) -> np.ndarray:
+        return np.concatenate(parts)[order]
 
     return ProgramResult(
-        metrics={k: np.concatenate([p[k] for p in metrics_parts]) for k in metrics_parts[0]},
-        curves=np.concatenate(curve_parts),
+        metrics={k: in_order(*[p[k] for p in metrics_parts]) for k in metrics_parts[0]},
+        curves=in_order(*curve_parts),
         timings=timings,
         chunk_cells=per_chunk,
         chunks=chunks,
-        states=jax.tree.map(lambda *a: np.concatenate(a), *state_parts) if state_parts else None,
+        states=jax.tree.map(in_order, *state_parts) if state_parts else None,
     )

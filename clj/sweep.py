@@ -10,11 +10,10 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
-import pandas as pd
 
 from clj.config import CELL_AXES, STATIC_AXES, SweepConfig
 from clj.distributed import cell_mesh
@@ -29,6 +28,9 @@ from clj.runner import (
     run_program,
     shared_batches,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["CELL_COLUMNS", "RunOptions", "SweepResult", "sweep"]
 
@@ -84,6 +86,8 @@ def sweep(
     Returns:
       A :class:`SweepResult`; nothing but checkpoints is written (see :meth:`SweepResult.save`).
     """
+    import pandas as pd  # not at import: about 0.35 s the command line needs only at the end
+
     config = config or SweepConfig()
     options = options or RunOptions()
     start = time.perf_counter()
@@ -123,6 +127,7 @@ def sweep(
                     "label": program.label,
                     "cells": len(program.cells),
                     "max_width": program.spec.max_width,
+                    "width_classes": list(program.width_classes),
                     "max_out_dim": program.spec.max_out_dim,
                     "max_clusters": program.spec.family.max_clusters,
                     "chunk_cells": result.chunk_cells,

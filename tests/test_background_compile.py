@@ -10,7 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from clj.background_compile import compile_in_background, wait_for_compiles
+from clj.background_compile import (
+    COMPILE_THREADS,
+    compile_in_background,
+    run_while_waiting,
+    wait_for_compiles,
+)
 
 
 def test_compiled_program_equals_a_direct_compile():
@@ -35,16 +40,54 @@ class _Slow:
         return self.name
 
 
-def test_one_compile_at_a_time_in_order_off_the_calling_thread():
+def test_compiles_start_in_order_a_few_at_a_time_off_the_calling_thread():
     log: list = []
-    futures = [compile_in_background(_Slow(log, str(i))) for i in range(3)]
+    futures = [compile_in_background(_Slow(log, str(i))) for i in range(5)]
     wait_for_compiles()
     assert all(f.done() for f in futures)
-    assert [f.result() for f in futures] == ["0", "1", "2"]
-    assert [(event, name) for event, name, _ in log] == [
-        ("start", "0"), ("end", "0"), ("start", "1"), ("end", "1"), ("start", "2"), ("end", "2"),
-    ]  # fmt: skip
-    assert {thread for _, _, thread in log} != {threading.current_thread().name}
+    assert [f.result() for f in futures] == ["0", "1", "2", "3", "4"]
+    assert [name for event, name, _ in log if event == "start"] == ["0", "1", "2", "3", "4"]
+    running = most = 0
+    for event, _, _ in log:
+        running += 1 if event == "start" else -1
+        most = max(most, running)
+    assert most == COMPILE_THREADS
+    assert threading.current_thread().name not in {thread for _, _, thread in log}
+
+
+class _Gated:
+    """A compile that finishes only once ``gate`` is set (or after 10 s)."""
+
+    def __init__(self, gate: threading.Event):
+        self.gate = gate
+
+    def compile(self, options=None):
+        return "opened" if self.gate.wait(timeout=10) else "timed out"
+
+
+def test_work_queued_for_the_wait_runs_on_the_waiting_thread_while_compiles_run():
+    gate = threading.Event()
+    seen = []
+
+    def task():
+        seen.append(threading.current_thread().name)
+        gate.set()  # the compile can only end after the task ran
+
+    run_while_waiting(task)
+    future = compile_in_background(_Gated(gate))
+    wait_for_compiles()
+    assert seen == [threading.current_thread().name]
+    assert future.result() == "opened"
+    # Queued with nothing compiling, it waits for a later wait that has a compile to hide in.
+    seen.clear()
+    gate.clear()
+    run_while_waiting(task)
+    wait_for_compiles()
+    assert seen == []
+    future = compile_in_background(_Gated(gate))
+    wait_for_compiles()
+    assert seen == [threading.current_thread().name]
+    assert future.result() == "opened"
 
 
 def test_a_failed_compile_raises_from_its_result_only():

@@ -1,7 +1,8 @@
 """Tests of clj.sweep.sweep on a tiny grid, and of SweepConfig validation.
 
-Two sweeps of the same grid run once for the module: one padded program for every width, and
-one program per width (the cost model forced to split by pricing compiles at zero).
+Three sweeps of the same grid run once for the module: one padded program for every width; one
+program whose cells train at their own width class (the cost model forced to split by pricing
+classes at zero); and one program per width (as planned for an accelerator, run here).
 """
 
 import re
@@ -12,6 +13,7 @@ import pytest
 from clj import buckets
 from clj.config import STATIC_AXES, ConfigError, SweepConfig
 from clj.evaluate import METRICS
+from clj.plan import plan_programs
 from clj.sweep import CELL_COLUMNS, sweep
 
 TINY = dict(
@@ -37,13 +39,27 @@ def padded():
     return sweep(config, progress=False)
 
 
+def _free_compiles(mp: pytest.MonkeyPatch) -> None:
+    for prices in (buckets.COMPILE_FLOPS, buckets.CLASS_FLOPS):
+        for backend in list(prices):
+            mp.setitem(prices, backend, 0.0)
+
+
+@pytest.fixture(scope="module")
+def classed():
+    config = SweepConfig(**TINY, bucket_widths=True)
+    with pytest.MonkeyPatch.context() as mp:
+        _free_compiles(mp)
+        return sweep(config, progress=False)
+
+
 @pytest.fixture(scope="module")
 def bucketed():
     config = SweepConfig(**TINY, bucket_widths=True)
     with pytest.MonkeyPatch.context() as mp:
-        for backend in list(buckets.COMPILE_FLOPS):
-            mp.setitem(buckets.COMPILE_FLOPS, backend, 0.0)
-        return sweep(config, progress=False)
+        _free_compiles(mp)
+        programs = plan_programs(config, backend="gpu")
+    return sweep(config, progress=False, programs=programs)
 
 
 def test_table_has_one_row_per_cell(padded):
@@ -74,12 +90,18 @@ def test_curves_have_steps_over_log_every_points(padded):
     assert sorted(curves["cell"].unique()) == list(range(config.num_cells))
 
 
-def test_programs(padded, bucketed):
+def test_programs(padded, classed, bucketed):
     assert len(padded.programs) == 1
     assert padded.programs[0]["max_width"] == 8
     assert padded.programs[0]["cells"] == 8
+    assert padded.programs[0]["width_classes"] == []
     assert (padded.table["program"] == 0).all()
-    # With compiles priced at zero, every width gets its own program, padded to that width.
+    # With compiles priced at zero, every width gets a class of its own on a CPU ...
+    assert len(classed.programs) == 1
+    assert classed.programs[0]["width_classes"] == [3, 8]
+    assert classed.programs[0]["max_width"] == 8
+    assert (classed.table["program"] == 0).all()
+    # ... and a program of its own, padded to that width, on an accelerator.
     assert [p["max_width"] for p in bucketed.programs] == [3, 8]
     assert [p["cells"] for p in bucketed.programs] == [4, 4]
     for _, row in bucketed.table.iterrows():
@@ -87,17 +109,19 @@ def test_programs(padded, bucketed):
     assert padded.wall_s > 0
 
 
-def test_bucketing_does_not_change_results(padded, bucketed):
-    a, b = padded.table, bucketed.table
+@pytest.mark.parametrize("split", ["classed", "bucketed"])
+def test_bucketing_does_not_change_results(padded, split, request):
+    a, b = padded.table, request.getfixturevalue(split).table
     assert list(b.columns) == COLUMNS
     np.testing.assert_array_equal(a["cell"], b["cell"])
     for name in [*STATIC_AXES, *CELL_COLUMNS]:
         assert a[name].tolist() == b[name].tolist(), name
     for name in METRICS:
         np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-5, err_msg=name)
-    np.testing.assert_array_equal(bucketed.curves["step"], padded.curves["step"])
-    np.testing.assert_allclose(bucketed.curves["loss"], padded.curves["loss"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(bucketed.curves["cell"], padded.curves["cell"])
+    curves = request.getfixturevalue(split).curves
+    np.testing.assert_array_equal(curves["step"], padded.curves["step"])
+    np.testing.assert_allclose(curves["loss"], padded.curves["loss"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(curves["cell"], padded.curves["cell"])
 
 
 # ----------------------------------------------------------------------------- validation

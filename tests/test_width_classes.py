@@ -1,0 +1,91 @@
+"""Width classes: the chunk layout, and training a group at its class's width."""
+
+import dataclasses
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from clj.cell import stack_cells
+from clj.config import SweepConfig
+from clj.plan import plan_programs
+from clj.train import make_train
+from clj.width_classes import class_index, class_layout, run_by_class
+
+
+def test_class_index_is_the_narrowest_class_that_fits():
+    classes = (4, 16, 64)
+    np.testing.assert_array_equal(class_index([1, 4, 5, 16, 17, 64], classes), [0, 0, 1, 1, 2, 2])
+    with pytest.raises(ValueError, match="width 65 is wider than the widest class 64"):
+        class_index([3, 65], classes)
+
+
+@pytest.mark.parametrize(
+    ("counts", "devices", "at_once", "limit"),
+    [
+        ({256: 24, 64: 24, 32: 24, 16: 24, 8: 24, 4: 24}, 2, 4, 10_000),
+        ({64: 5, 8: 7, 2: 3}, 2, 4, 10_000),
+        ({64: 5, 8: 7, 2: 3}, 3, 2, 12),
+        ({16: 9}, 4, 4, 16),
+        ({64: 1, 8: 1}, 1, 4, 4),
+    ],
+)
+def test_layout_places_every_cell_once_in_groups_of_one_class(counts, devices, at_once, limit):
+    classes = (8, 32, 256)
+    widths = [w for w, n in counts.items() for _ in range(n)]
+    layout = class_layout(widths, classes, devices, at_once, limit)
+    assert layout.chunk_cells <= max(limit, devices * at_once)
+    assert layout.chunk_cells % (devices * at_once) == 0
+    assert sorted(layout.index[layout.real]) == list(range(len(widths)))
+    kind = class_index(np.asarray(widths), classes)[layout.index]
+    groups = kind.reshape(layout.chunks, devices, -1, at_once)
+    assert np.all(groups == groups[..., :1]), "a group mixes classes"
+    # Every device of a chunk gets the same number of groups of each class, give or take one.
+    for chunk in groups[..., 0]:
+        per_device = np.stack([np.bincount(d, minlength=len(classes)) for d in chunk])
+        assert np.all(per_device.max(axis=0) - per_device.min(axis=0) <= 1)
+
+
+def test_a_group_trains_at_its_class_as_cells_padded_to_that_class_alone_do():
+    """Cells of widths 2, 3 and 7 in a state padded to 16, trained by class (4 or 16): each
+    equals (to float rounding) the same cell trained alone in a program padded to its class, and
+    its state stays exactly zero beyond its class."""
+    config = SweepConfig(
+        data="gaussian_mixture",
+        dim=4,
+        depth=2,
+        batch=8,
+        steps=10,
+        eval_size=16,
+        seeds=2,
+        widths=(2, 3, 7, 16),
+        clusters=(3,),
+        out_dims=(2,),
+        log_every=5,
+        bucket_widths=False,
+    )
+    (program,) = plan_programs(config)
+    classes = (4, 16)
+    specs = [dataclasses.replace(program.spec, max_width=w) for w in classes]
+    trainers = [make_train(s) for s in specs]
+    order = np.argsort([class_index(c["width"], classes) for c in program.cells], kind="stable")
+    cells = stack_cells([program.cells[i] for i in order])  # groups of 2: one class each
+    one = jax.tree.map(lambda a: a[0], cells)
+    shapes = [jax.eval_shape(t.init, one) for t in trainers]
+    state = jax.vmap(trainers[-1].init)(cells)
+    runs = [functools.partial(t.run, num_steps=10) for t in trainers]
+    state, curves = jax.jit(run_by_class(runs, shapes, classes, at_once=2))(state, cells)
+
+    for j in range(len(order)):
+        cell = jax.tree.map(lambda a, j=j: a[j], cells)
+        k = int(class_index(int(cell.width), classes))
+        alone, curve = jax.jit(lambda c, k=k: trainers[k].train(c))(cell)
+        np.testing.assert_allclose(curves[j], curve, rtol=1e-5, atol=1e-6)
+        mine = jax.tree.map(lambda a, j=j: a[j], state.params)
+        for got, want in zip(jax.tree.leaves(mine), jax.tree.leaves(alone.params), strict=True):
+            cut = got[tuple(slice(0, n) for n in want.shape)]
+            np.testing.assert_allclose(cut, want, rtol=1e-4, atol=1e-5)
+            rest = np.asarray(got).copy()
+            rest[tuple(slice(0, n) for n in want.shape)] = 0.0
+            assert not rest.any(), "padding beyond the class is not zero"
