@@ -33,7 +33,7 @@ import numpy as np
 
 from clj.cell import Cell
 
-__all__ = ["ClassLayout", "class_index", "class_layout", "run_by_class"]
+__all__ = ["CellLayout", "class_index", "class_layout", "run_by_class"]
 
 
 def class_index(widths: np.ndarray, classes: Sequence[int]) -> np.ndarray:
@@ -47,7 +47,7 @@ def class_index(widths: np.ndarray, classes: Sequence[int]) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassLayout:
+class CellLayout:
     """Where a program's cells sit in its chunks.
 
     Attributes:
@@ -74,7 +74,7 @@ def class_layout(
     devices: int,
     at_once: int,
     max_chunk_cells: int,
-) -> ClassLayout:
+) -> CellLayout:
     """Arranges cells so that every group of ``at_once`` consecutive cells of a device shares a
     class and the devices of a chunk get equal work.
 
@@ -114,7 +114,7 @@ def class_layout(
         device = col if row % 2 == 0 else devices - 1 - col
         index[chunk, device, row] = cells
         real[chunk, device, row] = is_real
-    return ClassLayout(index.reshape(chunks, -1), real.reshape(chunks, -1))
+    return CellLayout(index.reshape(chunks, -1), real.reshape(chunks, -1))
 
 
 def _resize(tree: Any, like: Any) -> Any:
