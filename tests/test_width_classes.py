@@ -89,3 +89,30 @@ def test_a_group_trains_at_its_class_as_cells_padded_to_that_class_alone_do():
             rest = np.asarray(got).copy()
             rest[tuple(slice(0, n) for n in want.shape)] = 0.0
             assert not rest.any(), "padding beyond the class is not zero"
+
+
+def test_the_planner_keeps_buckets_as_classes_on_a_cpu_only():
+    reference = SweepConfig(
+        data="gaussian_mixture",
+        dim=32,
+        seeds=4,
+        widths=(4, 8, 16, 32, 64, 256),
+        clusters=(2, 4, 8, 16, 32, 64),
+        out_dims=(8,),
+        depth=2,
+        batch=256,
+        steps=300,
+    )
+    (program,) = plan_programs(reference, backend="cpu")
+    assert program.width_classes == (32, 64, 256)
+    assert program.spec.max_width == 256
+    assert len(program.cells) == 144
+    assert "widths≤32/64/256" in program.label
+    # On an accelerator a compile outprices the padding: one program, no classes.
+    (on_gpu,) = plan_programs(reference, backend="gpu")
+    assert on_gpu.width_classes == () and on_gpu.spec.max_width == 256
+    # A CNN's padded channels are not cut by class: its buckets stay programs.
+    cnn = SweepConfig(
+        data="digits", dim=64, encoder="cnn2d", widths=[4, 64], clusters=[10], steps=2000
+    )
+    assert all(not p.width_classes for p in plan_programs(cnn, backend="cpu"))
