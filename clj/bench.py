@@ -580,7 +580,7 @@ def print_report(console: Any, report: Mapping[str, Any]) -> None:
         measurement(
             "clj sweep, whole process",
             clj["wall_s"],
-            f"{len(clj['programs'])} programs on {env.get('devices', '?')} "
+            f"{len(clj['programs'])} program(s) on {env.get('devices', '?')} "
             f"{env.get('backend', '')} device(s); empty compile cache{runs(clj)}",
             [
                 ("compile", clj["compile_s"], ""),
