@@ -2,9 +2,13 @@
 
 import dataclasses
 import functools
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
 from clj.cell import stack_cells
@@ -116,3 +120,77 @@ def test_the_planner_keeps_buckets_as_classes_on_a_cpu_only():
         data="digits", dim=64, encoder="cnn2d", widths=[4, 64], clusters=[10], steps=2000
     )
     assert all(not p.width_classes for p in plan_programs(cnn, backend="cpu"))
+
+
+def test_chunked_checkpointed_and_reloaded_class_sweeps_agree(tmp_path, monkeypatch):
+    """A program with width classes run in one chunk, in chunks of 4 cells with training
+    checkpoints, and again from those chunks' saved results: the same table."""
+    from clj import buckets
+    from clj.runner import RunOptions
+    from clj.sweep import sweep
+
+    monkeypatch.setitem(buckets.CLASS_FLOPS, "cpu", 0.0)
+    config = SweepConfig(
+        data="gaussian_mixture",
+        dim=4,
+        depth=1,
+        batch=8,
+        steps=20,
+        eval_size=32,
+        seeds=2,
+        widths=(3, 8),
+        clusters=(2, 3),
+        out_dims=(2,),
+        lr=(1e-2,),
+        log_every=5,
+    )
+    (program,) = plan_programs(config, backend="cpu")
+    assert program.width_classes == (3, 8)
+    whole = sweep(config, progress=False)
+    options = RunOptions(max_cells_per_chunk=4, checkpoint_dir=tmp_path, checkpoint_every=10)
+    chunked = sweep(config, progress=False, options=options)
+    assert chunked.programs[0]["chunks"] == 2
+    reloaded = sweep(config, progress=False, options=options)
+    for other in (chunked, reloaded):
+        pd.testing.assert_frame_equal(other.table, whole.table, check_exact=False, rtol=1e-5)
+        np.testing.assert_allclose(other.curves["loss"], whole.curves["loss"], rtol=1e-5)
+    np.testing.assert_array_equal(reloaded.curves["loss"], chunked.curves["loss"])
+
+
+_SWEEP_BY_CLASS = """
+import sys
+from clj import buckets
+from clj.config import SweepConfig
+from clj.sweep import sweep
+buckets.CLASS_FLOPS["cpu"] = 0.0
+config = SweepConfig(
+    data="gaussian_mixture", dim=4, depth=1, batch=8, steps=10, eval_size=32, seeds=3,
+    widths=(3, 8), clusters=(2, 3), out_dims=(2,), lr=(1e-2,), log_every=5,
+)
+result = sweep(config, progress=False)
+assert result.programs[0]["width_classes"] == [3, 8], result.programs
+result.table.to_csv(sys.argv[1], index=False)
+"""
+
+
+def test_classes_sharded_over_two_devices_equal_one_device(tmp_path):
+    """12 cells, classes 3 and 8, groups of 4: on two devices the layout pads each class to whole
+    groups per device; the results equal one device's."""
+    tables = {}
+    for devices in (1, 2):
+        env = dict(os.environ)
+        env["XLA_FLAGS"] = (
+            f"--xla_backend_optimization_level=0 --xla_force_host_platform_device_count={devices}"
+        )
+        out = tmp_path / f"{devices}.csv"
+        proc = subprocess.run(
+            [sys.executable, "-c", _SWEEP_BY_CLASS, str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        tables[devices] = pd.read_csv(out)
+    pd.testing.assert_frame_equal(tables[2], tables[1], check_exact=False, rtol=1e-4, atol=1e-5)
