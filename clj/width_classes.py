@@ -130,30 +130,6 @@ def _resize(tree: Any, like: Any) -> Any:
     return jax.tree.map(one, tree, like)
 
 
-def _by_group(
-    branches: Sequence[Callable[..., Any]], classes: Sequence[int], at_once: int
-) -> Callable[..., Any]:
-    """``fn(state, cells, *rest)`` over one device's cells: groups of ``at_once`` cells, one after
-    another (``jax.lax.scan``), each through ``branches[k]`` for its class ``k`` (the narrowest
-    class as wide as its widest cell). Every argument has the leading ``[C]`` cell axis."""
-    bounds = jnp.asarray(classes, jnp.int32)
-
-    def fn(state: Any, cells: Cell, *rest: Any) -> Any:
-        count = len(cells.width)
-        groups = count // at_once
-        split = lambda a: a.reshape(groups, at_once, *a.shape[1:])
-        merge = lambda a: a.reshape(count, *a.shape[2:])
-
-        def group(_: None, args: tuple) -> tuple[None, Any]:
-            k = jnp.searchsorted(bounds, jnp.max(args[1].width), side="left")
-            return None, jax.lax.switch(k, branches, *args)
-
-        _, out = jax.lax.scan(group, None, jax.tree.map(split, (state, cells, *rest)))
-        return jax.tree.map(merge, out)
-
-    return fn
-
-
 def run_by_class(
     runs: Sequence[Callable[[Any, Cell], tuple[Any, jax.Array]]],
     states: Sequence[Any],
@@ -180,4 +156,21 @@ def run_by_class(
 
         return jax.vmap(train)
 
-    return _by_group([branch(k) for k in range(len(classes))], classes, at_once)
+    branches = [branch(k) for k in range(len(classes))]
+    bounds = jnp.asarray(classes, jnp.int32)
+
+    def fn(state: Any, cells: Cell) -> tuple[Any, jax.Array]:
+        count = len(cells.width)
+        split = lambda a: a.reshape(count // at_once, at_once, *a.shape[1:])
+        merge = lambda a: a.reshape(count, *a.shape[2:])
+
+        def group(_: None, args: tuple[Any, Cell]) -> tuple[None, tuple[Any, jax.Array]]:
+            # The narrowest class as wide as the group's widest cell (an unbatched index, so
+            # only that branch runs).
+            k = jnp.searchsorted(bounds, jnp.max(args[1].width), side="left")
+            return None, jax.lax.switch(k, branches, *args)
+
+        _, out = jax.lax.scan(group, None, jax.tree.map(split, (state, cells)))
+        return jax.tree.map(merge, out)
+
+    return fn
