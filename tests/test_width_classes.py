@@ -17,6 +17,22 @@ from clj.plan import plan_programs
 from clj.train import make_train
 from clj.width_classes import class_index, class_layout, run_by_class
 
+TWO_CLASSES = dict(
+    data="gaussian_mixture",
+    dim=4,
+    depth=1,
+    batch=8,
+    steps=20,
+    eval_size=32,
+    seeds=2,
+    widths=(3, 8),
+    clusters=(2, 3),
+    out_dims=(2,),
+    lr=(1e-2,),
+    log_every=5,
+)
+"""A tiny grid whose widths 3 and 8 become two classes when classes cost nothing."""
+
 
 def test_class_index_is_the_narrowest_class_that_fits():
     classes = (4, 16, 64)
@@ -130,20 +146,7 @@ def test_chunked_checkpointed_and_reloaded_class_sweeps_agree(tmp_path, monkeypa
     from clj.sweep import sweep
 
     monkeypatch.setitem(buckets.CLASS_FLOPS, "cpu", 0.0)
-    config = SweepConfig(
-        data="gaussian_mixture",
-        dim=4,
-        depth=1,
-        batch=8,
-        steps=20,
-        eval_size=32,
-        seeds=2,
-        widths=(3, 8),
-        clusters=(2, 3),
-        out_dims=(2,),
-        lr=(1e-2,),
-        log_every=5,
-    )
+    config = SweepConfig(**TWO_CLASSES)
     (program,) = plan_programs(config, backend="cpu")
     assert program.width_classes == (3, 8)
     whole = sweep(config, progress=False)
@@ -157,16 +160,13 @@ def test_chunked_checkpointed_and_reloaded_class_sweeps_agree(tmp_path, monkeypa
     np.testing.assert_array_equal(reloaded.curves["loss"], chunked.curves["loss"])
 
 
-_SWEEP_BY_CLASS = """
+_SWEEP_BY_CLASS = f"""
 import sys
 from clj import buckets
 from clj.config import SweepConfig
 from clj.sweep import sweep
 buckets.CLASS_FLOPS["cpu"] = 0.0
-config = SweepConfig(
-    data="gaussian_mixture", dim=4, depth=1, batch=8, steps=10, eval_size=32, seeds=3,
-    widths=(3, 8), clusters=(2, 3), out_dims=(2,), lr=(1e-2,), log_every=5,
-)
+config = SweepConfig(**{{**{TWO_CLASSES!r}, "steps": 10, "seeds": 3}})
 result = sweep(config, progress=False)
 assert result.programs[0]["width_classes"] == [3, 8], result.programs
 result.table.to_csv(sys.argv[1], index=False)
