@@ -41,3 +41,20 @@ def test_training_in_groups_matches_one_vmap():
             np.testing.assert_allclose(
                 grouped.metrics[name], whole.metrics[name], rtol=1e-4, atol=1e-5, err_msg=name
             )
+
+
+def test_cpu_compile_options_leave_what_xla_flags_sets_to_them(monkeypatch):
+    """The run-once programs' older emitters and the LLVM level are asked for only where
+    ``XLA_FLAGS`` does not set them; the training program keeps the fusion emitters."""
+    from clj.runner import _can_choose_emitters, _cpu_options
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    emitters = {"xla_cpu_use_fusion_emitters": False} if _can_choose_emitters() else {}
+    assert _cpu_options(1) == {"xla_backend_optimization_level": 1}
+    assert _cpu_options(1, fusion_emitters=False) == {
+        "xla_backend_optimization_level": 1,
+        **emitters,
+    }
+    flags = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=true"
+    monkeypatch.setenv("XLA_FLAGS", flags)
+    assert _cpu_options(1, fusion_emitters=False) == {}
