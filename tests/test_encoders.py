@@ -15,7 +15,7 @@ import pytest
 
 from clj.cell import stack_cells
 from clj.data import make_family
-from clj.encoders import ENCODERS, make_encoder, unit_mask
+from clj.encoders import ENCODERS, dense_product, make_encoder, unit_mask
 from clj.losses import spectral
 from clj.spec import Spec
 from clj.train import make_train
@@ -242,3 +242,48 @@ def test_padded_cell_trains_like_unpadded_network(optimizer, loss):
     # Training moved the weights (so the comparison above is not of two near-initial networks).
     moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), state_s.params, init_s.params)
     assert min(jax.tree.leaves(moved)) > 1e-3, moved
+
+
+@pytest.mark.parametrize("n_in, n_out", [(40, 5), (5, 40), (16, 16)])
+def test_dense_product_derivatives_are_those_of_a_plain_product(n_in, n_out):
+    """Values, gradients (both operands), forward-mode derivatives and second derivatives of
+    ``dense_product`` equal those of ``x @ kernel``, under ``vmap`` over cells."""
+    keys = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(keys[0], (3, 64, n_in))
+    kernel = jax.random.normal(keys[1], (3, n_in, n_out))
+    g = jax.random.normal(keys[2], (3, 64, n_out))
+
+    def loss(product):
+        return lambda k, x: jnp.sum(jax.vmap(product)(x, k) * g)
+
+    ours, plain = loss(dense_product), loss(jnp.matmul)
+    np.testing.assert_allclose(jax.vmap(dense_product)(x, kernel), x @ kernel, rtol=1e-6, atol=1e-5)
+    ours_grads, plain_grads = jax.grad(ours, (0, 1))(kernel, x), jax.grad(plain, (0, 1))(kernel, x)
+    for a, b in zip(ours_grads, plain_grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+    tangent = jax.random.normal(keys[0], kernel.shape)
+    np.testing.assert_allclose(
+        jax.jvp(lambda k: ours(k, x), (kernel,), (tangent,))[1],
+        jax.jvp(lambda k: plain(k, x), (kernel,), (tangent,))[1],
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        jax.hessian(lambda k: ours(k[:1], x[:1]))(kernel[:1]),
+        jax.hessian(lambda k: plain(k[:1], x[:1]))(kernel[:1]),
+        atol=1e-6,
+    )
+
+
+def test_dense_product_kernel_gradient_is_output_major_on_cpu():
+    """On a CPU the kernel gradient of a layer with fewer outputs than inputs is one product of
+    shape ``[cells, n_out, n_in]`` (the output-major form XLA runs fast), and the input (which
+    needs no gradient here) costs no product at all."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("the output-major kernel gradient is CPU-only")
+    x = jnp.zeros((4, 512, 256))
+    kernel = jnp.zeros((4, 256, 8))
+    grad = jax.jit(jax.grad(lambda k: jnp.sum(jax.vmap(dense_product)(x, k) ** 2)))
+    hlo = grad.lower(kernel).compile().as_text()
+    products = [line for line in hlo.splitlines() if " dot(" in line]
+    assert len(products) == 2, products  # the forward product and the kernel gradient
+    assert sum("f32[4,8,256]" in line for line in products) == 1, products

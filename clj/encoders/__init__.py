@@ -16,7 +16,7 @@ import flax.linen as nn
 from clj.encoders.cnn1d import MaskedCNN1D, MaskedConv1D
 from clj.encoders.cnn2d import MaskedCNN2D, MaskedConv2D
 from clj.encoders.lipschitz import LipschitzMLP, capped_kernel, spectral_norm_bound
-from clj.encoders.mlp import MaskedDense, MaskedMLP, unit_mask
+from clj.encoders.mlp import MaskedDense, MaskedMLP, dense_product, unit_mask
 
 __all__ = [
     "ENCODERS",
@@ -29,6 +29,7 @@ __all__ = [
     "MaskedDense",
     "MaskedMLP",
     "capped_kernel",
+    "dense_product",
     "make_encoder",
     "spectral_norm_bound",
     "unit_mask",

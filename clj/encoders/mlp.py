@@ -15,10 +15,12 @@ from typing import ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from clj.random import indexed_normal
 
-__all__ = ["MaskedDense", "MaskedMLP", "unit_mask"]
+__all__ = ["MaskedDense", "MaskedMLP", "dense_product", "unit_mask"]
 
 
 def unit_mask(active: jax.Array | int, size: int) -> jax.Array:
@@ -26,8 +28,50 @@ def unit_mask(active: jax.Array | int, size: int) -> jax.Array:
     return (jnp.arange(size) < active).astype(jnp.float32)
 
 
+def dense_product(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x @ kernel`` for ``x`` ``[..., n_in]`` and ``kernel`` ``[n_in, n_out]``; on a CPU, a
+    layer with fewer outputs than inputs gets its kernel gradient output-major.
+
+    The kernel's gradient ``xᵀ g`` (``g`` the output's cotangent, ``[..., n_out]``) contracts
+    the rows of both operands, a product XLA's CPU runtime hands to Eigen, which forms an
+    ``[n_in, n_out]`` result with few columns slowly: for the reference grid's output layer
+    (4 cells, 512 rows, 256 → 8) 1.1 ms, against 0.17 ms for ``(gᵀ x)ᵀ`` with the same values
+    (2026-12-02, one core). Here reverse mode computes the latter; values, and forward- and
+    reverse-mode derivatives, are those of ``x @ kernel``.
+    """
+    n_in, n_out = kernel.shape
+    if jax.default_backend() == "cpu" and n_out < n_in:
+        return _output_major_product(x, kernel)
+    return x @ kernel
+
+
+@jax.custom_jvp
+def _output_major_product(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return x @ kernel
+
+
+def _output_major_product_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
+    x, kernel = primals
+    x_dot, kernel_dot = tangents
+    out = x @ kernel
+    terms = []
+    if not isinstance(x_dot, SymbolicZero):
+        terms.append(x_dot @ kernel)
+    if not isinstance(kernel_dot, SymbolicZero):
+        # The barrier keeps the transposed tangent kernel an array of its own, so that this
+        # term's transpose (the kernel's gradient) is ``dot(g, x)`` then a transpose that XLA
+        # cannot fold back into the product.
+        kernel_dot_t = lax.optimization_barrier(kernel_dot.T)
+        terms.append(lax.dot_general(x, kernel_dot_t, (((x.ndim - 1,), (1,)), ((), ()))))
+    return out, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
+
+
+_output_major_product.defjvp(_output_major_product_jvp, symbolic_zeros=True)
+
+
 class MaskedDense(nn.Module):
-    """Dense layer ``x W + b`` over padded inputs and outputs.
+    """Dense layer ``x W + b`` over padded inputs and outputs (the product by
+    :func:`dense_product`).
 
     Attributes:
       features: padded number of outputs.
@@ -55,7 +99,7 @@ class MaskedDense(nn.Module):
 
         kernel = self.param("kernel", init_kernel)
         bias = self.param("bias", lambda key: jnp.zeros((self.features,), jnp.float32))
-        return (x @ kernel + bias) * out_mask
+        return (dense_product(x, kernel) + bias) * out_mask
 
 
 class MaskedMLP(nn.Module):
