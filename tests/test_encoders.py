@@ -280,10 +280,10 @@ def test_dense_product_kernel_gradient_is_output_major_on_cpu():
     needs no gradient here) costs no product at all."""
     if jax.default_backend() != "cpu":
         pytest.skip("the output-major kernel gradient is CPU-only")
-    x = jnp.zeros((4, 512, 256))
-    kernel = jnp.zeros((4, 256, 8))
-    grad = jax.jit(jax.grad(lambda k: jnp.sum(jax.vmap(dense_product)(x, k) ** 2)))
-    hlo = grad.lower(kernel).compile().as_text()
+    x = jax.ShapeDtypeStruct((4, 512, 256), jnp.float32)
+    kernel = jax.ShapeDtypeStruct((4, 256, 8), jnp.float32)
+    grad = jax.jit(jax.grad(lambda k, x: jnp.sum(jax.vmap(dense_product)(x, k) ** 2)))
+    hlo = grad.lower(kernel, x).compile().as_text()
     products = [line for line in hlo.splitlines() if " dot(" in line]
     assert len(products) == 2, products  # the forward product and the kernel gradient
     assert sum("f32[4,8,256]" in line for line in products) == 1, products

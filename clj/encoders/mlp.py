@@ -54,16 +54,14 @@ def _output_major_product_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Arra
     x, kernel = primals
     x_dot, kernel_dot = tangents
     out = x @ kernel
-    terms = []
-    if not isinstance(x_dot, SymbolicZero):
-        terms.append(x_dot @ kernel)
+    tangent = jnp.zeros_like(out) if isinstance(x_dot, SymbolicZero) else x_dot @ kernel
     if not isinstance(kernel_dot, SymbolicZero):
         # The barrier keeps the transposed tangent kernel an array of its own, so that this
         # term's transpose (the kernel's gradient) is ``dot(g, x)`` then a transpose that XLA
         # cannot fold back into the product.
         kernel_dot_t = lax.optimization_barrier(kernel_dot.T)
-        terms.append(lax.dot_general(x, kernel_dot_t, (((x.ndim - 1,), (1,)), ((), ()))))
-    return out, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
+        tangent = tangent + lax.dot_general(x, kernel_dot_t, (((x.ndim - 1,), (1,)), ((), ())))
+    return out, tangent
 
 
 _output_major_product.defjvp(_output_major_product_jvp, symbolic_zeros=True)
