@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -39,6 +40,7 @@ def dense_product(x: jax.Array, kernel: jax.Array) -> jax.Array:
     (2026-12-02, one core). Here reverse mode computes the latter; values, and forward- and
     reverse-mode derivatives, are those of ``x @ kernel``.
     """
+    chex.assert_rank(kernel, 2)
     n_in, n_out = kernel.shape
     if jax.default_backend() == "cpu" and n_out < n_in:
         return _output_major_product(x, kernel)
