@@ -24,7 +24,9 @@ __all__ = [
     "initialize",
     "is_main_process",
     "per_device",
+    "place_cells",
     "shard_cells",
+    "to_host",
 ]
 
 CELL_AXIS = "cells"
@@ -93,6 +95,29 @@ def shard_cells(tree: Any, mesh: Mesh) -> Any:
         return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
     return jax.tree.map(place, tree)
+
+
+def place_cells(tree: Any, mesh: Mesh) -> Any:
+    """:func:`shard_cells` for leaves not already global arrays sharded over the cells of
+    ``mesh``; those are passed through as they are (no copy to the host and back)."""
+    sharding = cell_sharding(mesh)
+
+    def placed(leaf: Any) -> bool:
+        return isinstance(leaf, jax.Array) and leaf.sharding.is_equivalent_to(sharding, leaf.ndim)
+
+    return jax.tree.map(lambda a: a if placed(a) else shard_cells(to_host(a), mesh), tree)
+
+
+def to_host(tree: Any) -> Any:
+    """Host numpy copies of ``tree``'s leaves: arrays spread over processes gathered
+    (:func:`gather`), arrays this process holds whole (and numpy arrays) copied as they are."""
+
+    def one(leaf: Any) -> np.ndarray:
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return gather(leaf)
+        return np.asarray(leaf)
+
+    return jax.tree.map(one, tree)
 
 
 def gather(tree: Any) -> Any:

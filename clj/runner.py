@@ -41,7 +41,15 @@ from jax.sharding import Mesh
 from clj.background_compile import compile_in_background, wait_for_compiles
 from clj.cell import stack_cells
 from clj.checkpoint import ChunkCheckpoints
-from clj.distributed import cell_mesh, cell_sharding, gather, per_device, shard_cells
+from clj.distributed import (
+    cell_mesh,
+    cell_sharding,
+    gather,
+    per_device,
+    place_cells,
+    shard_cells,
+    to_host,
+)
 from clj.evaluate import (
     Features,
     HeldOut,
@@ -211,10 +219,16 @@ class SharedStage:
             program.lower(*abstract), _cpu_options(EVAL_OPT_LEVEL, ONCE_FUSION_EMITTERS)
         )
 
-    def __call__(self, spec: Any, inputs: tuple, timings: dict[str, float]) -> Any:
-        """``build(spec)`` of every cell of ``inputs``: a tuple of arguments, each a pytree of host
-        arrays with a leading ``[C]`` cell axis. Returns host arrays with a leading ``[C]`` axis.
+    def __call__(
+        self, spec: Any, inputs: tuple, timings: dict[str, float], on_device: bool = False
+    ) -> Any:
+        """``build(spec)`` of every cell of ``inputs``: a tuple of arguments, each a pytree of
+        arrays with a leading ``[C]`` cell axis (host arrays, or global arrays sharded over the
+        cells). Returns host arrays with a leading ``[C]`` axis, or with ``on_device`` global
+        arrays sharded over the cells.
 
+        When the ``C`` cells make one batch, inputs already sharded over the cells go in as they
+        are and, with ``on_device``, the outputs come back as they are: no copy through the host.
         Compile seconds (and waiting for a compile :meth:`prepare` started) go to
         ``timings["compile_s"]``, the rest to ``timings["eval_s"]``.
         """
@@ -226,15 +240,24 @@ class SharedStage:
         compiled = self._compiled[key].result()
         timings["compile_s"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        parts = []
-        for start in range(0, cells, batch):
-            index = np.minimum(np.arange(start, start + batch), cells - 1)
-            placed = shard_cells(jax.tree.map(lambda a, i=index: a[i], inputs), self.mesh)
-            real = min(batch, cells - start)
-            out = gather(compiled(*placed))
-            parts.append(jax.tree.map(lambda a, r=real: a[:r], out))
+        if cells == batch:
+            out = compiled(*place_cells(inputs, self.mesh))
+            out = out if on_device else gather(out)
+        else:
+            host = to_host(inputs)
+            parts = []
+            for start in range(0, cells, batch):
+                index = np.minimum(np.arange(start, start + batch), cells - 1)
+                placed = shard_cells(jax.tree.map(lambda a, i=index: a[i], host), self.mesh)
+                real = min(batch, cells - start)
+                part = gather(compiled(*placed))
+                parts.append(jax.tree.map(lambda a, r=real: a[:r], part))
+            out = jax.tree.map(lambda *a: np.concatenate(a), *parts)
+            out = shard_cells(out, self.mesh) if on_device else out
+        if on_device:
+            jax.block_until_ready(out)
         timings["eval_s"] += time.perf_counter() - t0
-        return jax.tree.map(lambda *a: np.concatenate(a), *parts)
+        return out
 
 
 def _abstract(tree: Any, mesh: Mesh, cells: int | None = None) -> Any:
@@ -258,7 +281,8 @@ class Scorer(SharedStage):
         super().__init__(make_score, score_key, mesh, batch_cells, CPU_SCORE_CELLS_AT_ONCE)
 
     def score(self, spec: Any, features: Features, timings: dict[str, float]) -> dict:
-        """``{metric: [C] array}`` for host ``features`` with a leading ``[C]`` cell axis."""
+        """``{metric: [C] array}`` (host arrays) for ``features`` with a leading ``[C]`` cell axis
+        (host arrays, or global arrays sharded over the cells)."""
         return self(spec, (features,), timings)
 
 
@@ -269,10 +293,18 @@ class HeldOutSampler(SharedStage):
     def __init__(self, mesh: Mesh, batch_cells: dict[tuple, int] | None = None):
         super().__init__(make_heldout, heldout_key, mesh, batch_cells)
 
-    def sample(self, spec: Any, world: Any, cells: Any, timings: dict[str, float]) -> HeldOut:
-        """The :class:`~clj.evaluate.HeldOut` data of host ``world`` and ``cells`` (leading
-        ``[C]`` axes), as host arrays."""
-        return self(spec, (world, cells), timings)
+    def sample(
+        self,
+        spec: Any,
+        world: Any,
+        cells: Any,
+        timings: dict[str, float],
+        on_device: bool = False,
+    ) -> HeldOut:
+        """The :class:`~clj.evaluate.HeldOut` data of ``world`` and ``cells`` (leading ``[C]``
+        axes; host arrays, or global arrays sharded over the cells), as host arrays or, with
+        ``on_device``, global arrays sharded over the cells."""
+        return self(spec, (world, cells), timings, on_device)
 
 
 def shared_batches(
@@ -534,13 +566,14 @@ def run_program(
                 on_steps(n)
         timings["train_s"] += time.perf_counter() - t1
 
-        heldout = sampler.sample(spec, gather(state.world), host_cells, timings)
-        heldout = shard_cells(heldout, mesh)
+        heldout = sampler.sample(spec, state.world, cells, timings, on_device=True)
         t2 = time.perf_counter()
-        features = gather(compiled["features"](state, cells, curves, heldout))
+        features = compiled["features"](state, cells, curves, heldout)
+        if not real.all():  # padding slots are not scored
+            features = jax.tree.map(lambda a, r=real: a[r], gather(features))
         host_curves = gather(curves)
         timings["eval_s"] += time.perf_counter() - t2
-        result = scorer.score(spec, jax.tree.map(lambda a, r=real: a[r], features), timings)
+        result = scorer.score(spec, features, timings)
         if store is not None:
             store.save_result({**result, "curves": host_curves})
         metrics_parts.append(result)
