@@ -7,7 +7,7 @@ import numpy as np
 
 from clj.cell import stack_cells
 from clj.config import SweepConfig
-from clj.distributed import cell_mesh
+from clj.distributed import cell_mesh, cell_sharding, shard_cells
 from clj.evaluate import (
     METRICS,
     heldout_key,
@@ -76,6 +76,27 @@ def test_sampling_in_batches_matches_one_vmap():
         for name, a, b in zip(expected._fields, got, expected, strict=True):
             # Equal draws; float rounding may differ between the two compiled programs.
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def test_sampling_on_device_matches_the_host_path():
+    program = _program(3)
+    trainer = make_train(program.spec)
+    cells = stack_cells([*program.cells, program.cells[0]])  # 3 cells
+    mesh = cell_mesh(1)
+    world = jax.jit(jax.vmap(trainer.init))(cells).world
+    host = jax.tree.map(np.asarray, (world, cells))
+    placed = shard_cells(host, mesh)
+    key = heldout_key(program.spec)
+    timings = {"compile_s": 0.0, "eval_s": 0.0}
+    expected = HeldOutSampler(mesh, {key: 3}).sample(program.spec, *host, timings)
+    for batch, inputs in ((3, placed), (3, host), (2, placed)):  # 2: batches through the host
+        sampler = HeldOutSampler(mesh, {key: batch})
+        got = sampler.sample(program.spec, *inputs, timings, on_device=True)
+        for name, a, b in zip(expected._fields, got, expected, strict=True):
+            assert isinstance(a, jax.Array) and a.sharding.is_equivalent_to(
+                cell_sharding(mesh), a.ndim
+            ), name
+            np.testing.assert_allclose(np.asarray(a), b, rtol=1e-6, atol=1e-6, err_msg=name)
 
 
 def test_programs_of_one_shape_compile_their_heldout_data_and_metrics_once():
