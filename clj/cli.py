@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import datetime
 import gc
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -527,5 +528,26 @@ def _main(argv: Sequence[str] | None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The ``clj`` command: :func:`main`, then exit with its status.
+
+    After a successful run in a single process, the interpreter's teardown is skipped
+    (``os._exit`` once the output streams are flushed): releasing JAX's runtime, its compiled
+    programs and every imported module took 0.55-0.58 s after a sweep on the 2-core reference
+    machine (2026-12-02), and by then every file the command writes is complete and closed. A
+    failed run, and a process of a multi-process run (whose exit the others wait for), exit as
+    usual.
+    """
+    code = main()
+    from clj.distributed import joined
+
+    if code == 0 and not joined():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

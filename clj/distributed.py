@@ -23,6 +23,7 @@ __all__ = [
     "gather",
     "initialize",
     "is_main_process",
+    "joined",
     "per_device",
     "place_cells",
     "shard_cells",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 CELL_AXIS = "cells"
+
+_joined = False
 
 
 def initialize(
@@ -49,6 +52,13 @@ def initialize(
     jax.distributed.initialize(
         coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
     )
+    global _joined
+    _joined = True
+
+
+def joined() -> bool:
+    """Whether this process joined a multi-process run through :func:`initialize`."""
+    return _joined
 
 
 def is_main_process() -> bool:

@@ -170,3 +170,17 @@ def test_console_script_exit_status_and_message(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "clj: error: widths: 0 must be an integer ≥ 1"
+
+
+def test_console_script_success_exits_zero_with_all_its_output(capsys) -> None:
+    # A successful command skips the interpreter's teardown; its output must still be complete.
+    assert main(["list"]) == 0
+    expected = capsys.readouterr().out
+    proc = subprocess.run(
+        [sys.executable, "-m", "clj.cli", "list"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == expected
