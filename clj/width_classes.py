@@ -33,7 +33,7 @@ import numpy as np
 
 from clj.cell import Cell
 
-__all__ = ["CellLayout", "class_index", "class_layout", "run_by_class"]
+__all__ = ["CellLayout", "class_index", "class_layout", "map_by_class", "run_by_class"]
 
 
 def class_index(widths: np.ndarray, classes: Sequence[int]) -> np.ndarray:
@@ -130,13 +130,63 @@ def _resize(tree: Any, like: Any) -> Any:
     return jax.tree.map(one, tree, like)
 
 
+def map_by_class(
+    fns: Sequence[Callable[..., Any]],
+    states: Sequence[Any],
+    classes: Sequence[int],
+    at_once: int,
+) -> Callable[..., Any]:
+    """One device's cells processed group by group, each group by the function of its class.
+
+    A group's class is the narrowest of ``classes`` at least as wide as its widest cell; its
+    cells' states are cut down to that class's shape first.
+
+    Args:
+      fns: per class, ``fn(state, cell, *rest) -> out`` of one cell, its state shaped as that
+        class's; every ``fn`` returns the same structure and shapes.
+      states: per class, the abstract state (``jax.ShapeDtypeStruct`` leaves) of one such cell.
+      classes: the class widths, increasing.
+      at_once: the group size; the device's cell count must be a multiple of it.
+
+    Returns:
+      ``fn(state, cells, *rest)`` over a leading ``[C]`` cell axis of every argument (states
+      padded to at least the widest class) and of every output.
+    """
+
+    def branch(k: int) -> Callable[..., Any]:
+        def one(state: Any, cell: Cell, *rest: Any) -> Any:
+            return fns[k](_resize(state, states[k]), cell, *rest)
+
+        return jax.vmap(one)
+
+    branches = [branch(k) for k in range(len(classes))]
+    bounds = jnp.asarray(classes, jnp.int32)
+
+    def fn(state: Any, cells: Cell, *rest: Any) -> Any:
+        count = len(cells.width)
+        split = lambda a: a.reshape(count // at_once, at_once, *a.shape[1:])
+        merge = lambda a: a.reshape(count, *a.shape[2:])
+
+        def group(_: None, args: tuple) -> tuple[None, Any]:
+            # The narrowest class as wide as the group's widest cell (an unbatched index, so
+            # only that branch runs).
+            k = jnp.searchsorted(bounds, jnp.max(args[1].width), side="left")
+            return None, jax.lax.switch(k, branches, *args)
+
+        _, out = jax.lax.scan(group, None, jax.tree.map(split, (state, cells, *rest)))
+        return jax.tree.map(merge, out)
+
+    return fn
+
+
 def run_by_class(
     runs: Sequence[Callable[[Any, Cell], tuple[Any, jax.Array]]],
     states: Sequence[Any],
     classes: Sequence[int],
     at_once: int,
 ) -> Callable[[Any, Cell], tuple[Any, jax.Array]]:
-    """One device's cells trained group by group, each group at its class's width.
+    """One device's cells trained group by group, each group at its class's width
+    (:func:`map_by_class`), its state padded back to the widest class's.
 
     Args:
       runs: per class, ``run(state, cell) -> (state, curve)`` of one cell padded to that class.
@@ -149,28 +199,11 @@ def run_by_class(
       ``fn(state, cells)`` over a leading ``[C]`` cell axis of padded states and cells.
     """
 
-    def branch(k: int) -> Callable[[Any, Cell], tuple[Any, jax.Array]]:
-        def train(state: Any, cell: Cell) -> tuple[Any, jax.Array]:
-            state, curve = runs[k](_resize(state, states[k]), cell)
+    def train(k: int) -> Callable[[Any, Cell], tuple[Any, jax.Array]]:
+        def one(state: Any, cell: Cell) -> tuple[Any, jax.Array]:
+            state, curve = runs[k](state, cell)
             return _resize(state, states[-1]), curve
 
-        return jax.vmap(train)
+        return one
 
-    branches = [branch(k) for k in range(len(classes))]
-    bounds = jnp.asarray(classes, jnp.int32)
-
-    def fn(state: Any, cells: Cell) -> tuple[Any, jax.Array]:
-        count = len(cells.width)
-        split = lambda a: a.reshape(count // at_once, at_once, *a.shape[1:])
-        merge = lambda a: a.reshape(count, *a.shape[2:])
-
-        def group(_: None, args: tuple[Any, Cell]) -> tuple[None, tuple[Any, jax.Array]]:
-            # The narrowest class as wide as the group's widest cell (an unbatched index, so
-            # only that branch runs).
-            k = jnp.searchsorted(bounds, jnp.max(args[1].width), side="left")
-            return None, jax.lax.switch(k, branches, *args)
-
-        _, out = jax.lax.scan(group, None, jax.tree.map(split, (state, cells)))
-        return jax.tree.map(merge, out)
-
-    return fn
+    return map_by_class([train(k) for k in range(len(classes))], states, classes, at_once)

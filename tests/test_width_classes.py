@@ -13,9 +13,11 @@ import pytest
 
 from clj.cell import stack_cells
 from clj.config import SweepConfig
+from clj.evaluate import make_features, make_heldout
 from clj.plan import plan_programs
+from clj.runner import feature_classes
 from clj.train import make_train
-from clj.width_classes import class_index, class_layout, run_by_class
+from clj.width_classes import class_index, class_layout, map_by_class, run_by_class
 
 TWO_CLASSES = dict(
     data="gaussian_mixture",
@@ -194,3 +196,52 @@ def test_classes_sharded_over_two_devices_equal_one_device(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         tables[devices] = pd.read_csv(out)
     pd.testing.assert_frame_equal(tables[2], tables[1], check_exact=False, rtol=1e-4, atol=1e-5)
+
+
+def test_features_by_class_equal_features_at_the_widest_width():
+    """The features program encodes each group at its class (of the narrowest and the widest);
+    its features equal (to float rounding) those of every cell encoded at the widest width."""
+    config = SweepConfig(
+        data="gaussian_mixture",
+        dim=4,
+        depth=2,
+        batch=8,
+        steps=10,
+        eval_size=16,
+        seeds=1,
+        widths=(2, 3, 7, 16),
+        clusters=(3,),
+        out_dims=(2,),
+        log_every=5,
+        bucket_widths=False,
+    )
+    (program,) = plan_programs(config)
+    classes = (4, 8, 16)
+    ends = feature_classes(classes)
+    assert [classes[k] for k in ends] == [4, 16]
+    trainers = [make_train(dataclasses.replace(program.spec, max_width=w)) for w in classes]
+    order = np.argsort([class_index(c["width"], classes) for c in program.cells], kind="stable")
+    cells = stack_cells([program.cells[i] for i in order])  # widths 2, 3 | 7, 16: groups of 2
+    one = jax.tree.map(lambda a: a[0], cells)
+    shapes = [jax.eval_shape(t.init, one) for t in trainers]
+    state = jax.vmap(trainers[-1].init)(cells)
+    runs = [functools.partial(t.run, num_steps=10) for t in trainers]
+    state, curves = jax.jit(run_by_class(runs, shapes, classes, at_once=2))(state, cells)
+    heldout = jax.vmap(make_heldout(program.spec))(state.world, cells)
+    features = map_by_class(
+        [make_features(trainers[k]) for k in ends], [shapes[k] for k in ends], [4, 16], 2
+    )
+    got = jax.jit(features)(state, cells, curves, heldout)
+    want = jax.jit(jax.vmap(make_features(trainers[-1])))(state, cells, curves, heldout)
+    for name, a, b in zip(want._fields, got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+
+    # Which function each group got, and the state it saw:
+    def seen(k):
+        return lambda st, cell, *rest: (k, jax.tree.leaves(st.params)[0].shape[-1])
+
+    k, width = jax.jit(map_by_class([seen(0), seen(1)], [shapes[0], shapes[-1]], [4, 16], 2))(
+        state, cells, curves, heldout
+    )
+    np.testing.assert_array_equal(k, [0, 0, 1, 1])
+    np.testing.assert_array_equal(width, [4, 4, 16, 16])
