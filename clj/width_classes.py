@@ -5,7 +5,9 @@ the cells into programs of their own costs a whole program's compiles (initialis
 chunks, features) each. A program with width classes keeps one program: its state is padded to
 the widest class, its cells are trained ``at_once`` at a time in groups of one class, and each
 group's step chunk is one branch of a ``jax.lax.switch`` that slices the group's state down to its
-class's width, trains it there and pads it back. Only the step chunk compiles once per class.
+class's width, trains it there and pads it back. Only the step chunk compiles once per class
+(:func:`run_by_class`); the features program maps groups the same way over a subset of the
+classes (:func:`map_by_class`).
 
 Slicing is exact for encoders whose padded units have exactly zero weights, activations,
 gradients and optimiser moments (:class:`~clj.encoders.mlp.MaskedMLP`): the first ``w`` units of a
