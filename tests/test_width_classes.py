@@ -69,37 +69,46 @@ def test_layout_places_every_cell_once_in_groups_of_one_class(counts, devices, a
         assert np.all(per_device.max(axis=0) - per_device.min(axis=0) <= 1)
 
 
-def test_a_group_trains_at_its_class_as_cells_padded_to_that_class_alone_do():
-    """Cells of widths 2, 3 and 7 in a state padded to 16, trained by class (4 or 16): each
-    equals (to float rounding) the same cell trained alone in a program padded to its class, and
-    its state stays exactly zero beyond its class."""
-    config = SweepConfig(
-        data="gaussian_mixture",
-        dim=4,
-        depth=2,
-        batch=8,
-        steps=10,
-        eval_size=16,
-        seeds=2,
-        widths=(2, 3, 7, 16),
-        clusters=(3,),
-        out_dims=(2,),
-        log_every=5,
-        bucket_widths=False,
-    )
-    (program,) = plan_programs(config)
-    classes = (4, 16)
-    specs = [dataclasses.replace(program.spec, max_width=w) for w in classes]
-    trainers = [make_train(s) for s in specs]
+FOUR_WIDTHS = dict(
+    data="gaussian_mixture",
+    dim=4,
+    depth=2,
+    batch=8,
+    steps=10,
+    eval_size=16,
+    widths=(2, 3, 7, 16),
+    clusters=(3,),
+    out_dims=(2,),
+    log_every=5,
+    bucket_widths=False,
+)
+"""Cells of widths 2, 3, 7 and 16 in one program padded to 16."""
+
+
+def _trained_by_class(seeds: int, classes: tuple[int, ...]):
+    """The :data:`FOUR_WIDTHS` cells of ``seeds`` seeds ordered by class and trained 10 steps by
+    ``classes`` in groups of 2: ``(program, trainers per class, cells, shapes per class, state,
+    curves)``."""
+    (program,) = plan_programs(SweepConfig(**FOUR_WIDTHS, seeds=seeds))
+    trainers = [make_train(dataclasses.replace(program.spec, max_width=w)) for w in classes]
     order = np.argsort([class_index(c["width"], classes) for c in program.cells], kind="stable")
-    cells = stack_cells([program.cells[i] for i in order])  # groups of 2: one class each
+    cells = stack_cells([program.cells[i] for i in order])
     one = jax.tree.map(lambda a: a[0], cells)
     shapes = [jax.eval_shape(t.init, one) for t in trainers]
     state = jax.vmap(trainers[-1].init)(cells)
     runs = [functools.partial(t.run, num_steps=10) for t in trainers]
     state, curves = jax.jit(run_by_class(runs, shapes, classes, at_once=2))(state, cells)
+    return program, trainers, cells, shapes, state, curves
 
-    for j in range(len(order)):
+
+def test_a_group_trains_at_its_class_as_cells_padded_to_that_class_alone_do():
+    """Cells of widths 2, 3 and 7 in a state padded to 16, trained by class (4 or 16): each
+    equals (to float rounding) the same cell trained alone in a program padded to its class, and
+    its state stays exactly zero beyond its class."""
+    classes = (4, 16)
+    _, trainers, cells, _, state, curves = _trained_by_class(2, classes)
+
+    for j in range(len(cells.width)):
         cell = jax.tree.map(lambda a, j=j: a[j], cells)
         k = int(class_index(int(cell.width), classes))
         alone, curve = jax.jit(lambda c, k=k: trainers[k].train(c))(cell)
@@ -201,32 +210,11 @@ def test_classes_sharded_over_two_devices_equal_one_device(tmp_path):
 def test_features_by_class_equal_features_at_the_widest_width():
     """The features program encodes each group at its class (of the narrowest and the widest);
     its features equal (to float rounding) those of every cell encoded at the widest width."""
-    config = SweepConfig(
-        data="gaussian_mixture",
-        dim=4,
-        depth=2,
-        batch=8,
-        steps=10,
-        eval_size=16,
-        seeds=1,
-        widths=(2, 3, 7, 16),
-        clusters=(3,),
-        out_dims=(2,),
-        log_every=5,
-        bucket_widths=False,
-    )
-    (program,) = plan_programs(config)
     classes = (4, 8, 16)
     ends = feature_classes(classes)
     assert [classes[k] for k in ends] == [4, 16]
-    trainers = [make_train(dataclasses.replace(program.spec, max_width=w)) for w in classes]
-    order = np.argsort([class_index(c["width"], classes) for c in program.cells], kind="stable")
-    cells = stack_cells([program.cells[i] for i in order])  # widths 2, 3 | 7, 16: groups of 2
-    one = jax.tree.map(lambda a: a[0], cells)
-    shapes = [jax.eval_shape(t.init, one) for t in trainers]
-    state = jax.vmap(trainers[-1].init)(cells)
-    runs = [functools.partial(t.run, num_steps=10) for t in trainers]
-    state, curves = jax.jit(run_by_class(runs, shapes, classes, at_once=2))(state, cells)
+    # Widths 2 and 3 form a group of class 4, widths 7 and 16 one of class 16.
+    program, trainers, cells, shapes, state, curves = _trained_by_class(1, classes)
     heldout = jax.vmap(make_heldout(program.spec))(state.world, cells)
     features = map_by_class(
         [make_features(trainers[k]) for k in ends], [shapes[k] for k in ends], [4, 16], 2
