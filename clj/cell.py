@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["CELL_DEFAULTS", "CELL_DTYPES", "Cell", "one_cell", "stack_cells"]
+__all__ = ["CELL_DEFAULTS", "CELL_DTYPES", "Cell", "one_cell", "stack_cells", "stream_ids"]
 
 
 class Cell(NamedTuple):
@@ -59,6 +60,15 @@ def stack_cells(cells: list[dict]) -> Cell:
             for name, dtype in CELL_DTYPES.items()
         }
     )
+
+
+def stream_ids(cells: Sequence[dict], fields: Sequence[str]) -> np.ndarray:
+    """``[C]`` int ids, equal for cells that agree on every one of ``fields`` (numbered by first
+    appearance). With a data family's :attr:`~clj.data.DataFamily.cell_fields`, cells of one id
+    draw the same data stream."""
+    ids: dict[tuple, int] = {}
+    keys = [tuple({**CELL_DEFAULTS, **c}[f] for f in fields) for c in cells]
+    return np.array([ids.setdefault(k, len(ids)) for k in keys], np.int64)
 
 
 def one_cell(**values: float) -> Cell:

@@ -39,7 +39,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from clj.background_compile import compile_in_background, wait_for_compiles
-from clj.cell import stack_cells
+from clj.cell import stack_cells, stream_ids
 from clj.checkpoint import ChunkCheckpoints
 from clj.distributed import (
     cell_mesh,
@@ -334,12 +334,15 @@ def _at_once(options: RunOptions, limit: int | None = None, devices: int = 1) ->
     return at_once
 
 
-def cell_layout(program: Program, options: RunOptions) -> CellLayout:
+def cell_layout(
+    program: Program, options: RunOptions, streams: Sequence[int] | None = None
+) -> CellLayout:
     """Which of ``program``'s cells each slot of each chunk trains.
 
     Without width classes, cells fill the chunks in order and the last chunk is padded with
     copies of the last cell. With width classes, groups of cells of one class are spread over
-    the devices (:func:`~clj.width_classes.class_layout`).
+    the devices (:func:`~clj.width_classes.class_layout`), each group of one data stream where
+    ``streams`` (each cell's stream id) allows it.
     """
     mesh = options.mesh or cell_mesh()
     devices = mesh.size
@@ -352,7 +355,7 @@ def cell_layout(program: Program, options: RunOptions) -> CellLayout:
     if program.width_classes:
         widths = [c["width"] for c in program.cells]
         at_once = _at_once(options, limit, devices) or 1
-        return class_layout(widths, program.width_classes, devices, at_once, limit)
+        return class_layout(widths, program.width_classes, devices, at_once, limit, streams)
     chunks = math.ceil(cells / limit)
     per_chunk = math.ceil(math.ceil(cells / chunks) / devices) * devices
     slots = np.arange(chunks * per_chunk).reshape(chunks, per_chunk)
@@ -468,7 +471,10 @@ def run_program(
     mesh = options.mesh or cell_mesh()
     spec = program.spec
     trainer = make_train(spec)
-    layout = cell_layout(program, options)
+    streams = None
+    if trainer.run_shared is not None:
+        streams = stream_ids(program.cells, spec.family.cell_fields)
+    layout = cell_layout(program, options, streams)
     per_chunk, chunks = layout.chunk_cells, layout.chunks
     scorer = scorer or Scorer(mesh, {score_key(spec): per_chunk})
     sampler = sampler or HeldOutSampler(mesh, {heldout_key(spec): per_chunk})
@@ -486,8 +492,11 @@ def run_program(
         """``trainer.run`` over one device's cells, ``at_once`` of them at a time (each group
         at its width class, if the program has classes)."""
         if classes:
-            runs = [functools.partial(t.run, num_steps=num_steps) for t in trainers]
-            return run_by_class(runs, shapes, classes, at_once)(state, cells)
+            runs = [
+                functools.partial(t.run_shared if shared else t.run, num_steps=num_steps)
+                for t, shared in zip(trainers, layout.shared, strict=True)
+            ]
+            return run_by_class(runs, shapes, classes, at_once, layout.shared)(state, cells)
         one = functools.partial(trainer.run, num_steps=num_steps)
         return over_cells(one, at_once)(state, cells)
 

@@ -116,6 +116,11 @@ class Trainer:
       train: ``cell -> (state, curve)``: ``init`` then ``spec.steps`` steps in one scan.
       eval_loss: ``(state, cell, views) -> scalar``: the training objective on held-out
         positive pairs (:class:`~clj.data.Views` of ``n`` anchors).
+      run_shared: ``(states, cells, num_steps) -> (states, curves)`` over a leading ``[G]`` axis
+        of cells that draw the same data (they agree on the family's
+        :attr:`~clj.data.DataFamily.cell_fields`): each step's batch is drawn once, from the
+        first cell, and trains them all; ``curves`` is ``[G, num_steps // log_every]``. Equal,
+        bit for bit, to ``jax.vmap(run)`` over such cells. ``None`` for a trainer without it.
     """
 
     spec: Spec
@@ -124,6 +129,7 @@ class Trainer:
     encode: Callable[[Any, Cell, jax.Array], jax.Array]
     train: Callable[[Cell], tuple[TrainState, jax.Array]]
     eval_loss: Callable[[TrainState, Cell, Views], jax.Array]
+    run_shared: Callable[[TrainState, Cell, int], tuple[TrainState, jax.Array]] | None = None
 
 
 def apply_gradients(state: TrainState, tx: optax.GradientTransformation, grads: Any) -> TrainState:
@@ -137,8 +143,9 @@ def scan_windows(
     step: Callable[[TrainState, Cell], tuple[TrainState, jax.Array]], log_every: int
 ) -> Callable[[TrainState, Cell, int], tuple[TrainState, jax.Array]]:
     """``run(state, cell, num_steps)`` of a trainer: ``num_steps`` calls of ``step`` in
-    ``jax.lax.scan``, returning the final state and the curve ``[num_steps // log_every]`` of the
-    mean loss over each window of ``log_every`` steps."""
+    ``jax.lax.scan``, returning the final state and the curve ``[num_steps // log_every, ...]`` of
+    the mean loss over each window of ``log_every`` steps (``step``'s loss may have any shape:
+    one per cell of a group, say)."""
 
     def run(state: TrainState, cell: Cell, num_steps: int) -> tuple[TrainState, jax.Array]:
         if num_steps % log_every:
@@ -146,10 +153,10 @@ def scan_windows(
 
         def window(state: TrainState, _: None) -> tuple[TrainState, jax.Array]:
             state, losses = jax.lax.scan(lambda s, _: step(s, cell), state, None, length=log_every)
-            return state, jnp.mean(losses)
+            return state, jnp.mean(losses, axis=0)
 
         state, curve = jax.lax.scan(window, state, None, length=num_steps // log_every)
-        chex.assert_shape(curve, (num_steps // log_every,))
+        chex.assert_axis_dimension(curve, 0, num_steps // log_every)
         return state, curve
 
     return run
@@ -195,8 +202,8 @@ def make_train(spec: Spec) -> Trainer:
         index = jax.random.randint(k_index, (spec.batch,), 0, spec.pool_size)
         return family.view_pair(k_views, state.world, cell, state.pool.x[index])
 
-    def step(state: TrainState, cell: Cell) -> tuple[TrainState, jax.Array]:
-        pair = batch_at(state, cell)
+    def update(state: TrainState, cell: Cell, pair: jax.Array) -> tuple[TrainState, jax.Array]:
+        """One optimiser step on the positive pairs ``pair`` (``[2, batch, dim]``)."""
 
         def objective(params: Any) -> jax.Array:
             # Both views in one [2B, dim] batch; the reshapes are free.
@@ -207,7 +214,23 @@ def make_train(spec: Spec) -> Trainer:
         loss, grads = jax.value_and_grad(objective)(state.params)
         return apply_gradients(state, tx(cell), grads), loss
 
+    def step(state: TrainState, cell: Cell) -> tuple[TrainState, jax.Array]:
+        return update(state, cell, batch_at(state, cell))
+
+    def shared_step(states: TrainState, cells: Cell) -> tuple[TrainState, jax.Array]:
+        """One step of ``[G]`` cells that draw the same data: the first cell's batch, drawn
+        once, trains every cell."""
+        pair = batch_at(*jax.tree.map(lambda a: a[0], (states, cells)))
+        # One copy per cell keeps each cell's products exactly as `step` computes them.
+        pairs = jnp.broadcast_to(pair, (cells.seed.shape[0], *pair.shape))
+        return jax.vmap(update)(states, cells, pairs)
+
     run = scan_windows(step, spec.log_every)
+    run_group = scan_windows(shared_step, spec.log_every)
+
+    def run_shared(states: TrainState, cells: Cell, num_steps: int) -> tuple[TrainState, jax.Array]:
+        states, curves = run_group(states, cells, num_steps)
+        return states, curves.T
 
     def train(cell: Cell) -> tuple[TrainState, jax.Array]:
         return run(init(cell), cell, spec.steps)
@@ -216,4 +239,12 @@ def make_train(spec: Spec) -> Trainer:
         z1, z2 = encode(state.params, cell, views.x1), encode(state.params, cell, views.x2)
         return loss_fn(spec, z1, z2, cell)
 
-    return Trainer(spec=spec, init=init, run=run, encode=encode, train=train, eval_loss=eval_loss)
+    return Trainer(
+        spec=spec,
+        init=init,
+        run=run,
+        encode=encode,
+        train=train,
+        eval_loss=eval_loss,
+        run_shared=run_shared,
+    )

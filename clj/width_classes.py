@@ -9,6 +9,15 @@ class's width, trains it there and pads it back. Only the step chunk compiles on
 (:func:`run_by_class`); the features program maps groups the same way over a subset of the
 classes (:func:`map_by_class`).
 
+Cells that draw the same data (they agree on the family's
+:attr:`~clj.data.DataFamily.cell_fields`) and fill a class's groups exactly are grouped stream by
+stream (:func:`class_layout`), and such a group draws each step's batch once for all its cells
+(:attr:`~clj.train.Trainer.run_shared`, ``grouped`` in :func:`run_by_class`). On the reference
+grid (2026-12-02, 2-core CPU) each group of class 32 holds widths 4, 8, 16 and 32 of one seed and
+cluster count: its step took 0.71 ms instead of 1.06 ms on one core, the 30-step chunk of all
+144 cells 76.5 instead of 85.2 ms a step (in one process, eight interleaved rounds), with
+bit-identical results.
+
 Slicing is exact for encoders whose padded units have exactly zero weights, activations,
 gradients and optimiser moments (:class:`~clj.encoders.mlp.MaskedMLP`): the first ``w`` units of a
 state padded to ``W`` are the state padded to ``w``. A cell's class depends only on its own width
@@ -56,10 +65,13 @@ class CellLayout:
       index: ``[chunks, chunk_cells]`` position of each slot's cell in the program's cells
         (padding slots repeat a real cell).
       real: ``[chunks, chunk_cells]`` whether a slot is the one real occurrence of its cell.
+      shared: per width class, whether every group of that class holds cells of one data
+        stream (so it may draw each batch once); empty without classes.
     """
 
     index: np.ndarray
     real: np.ndarray
+    shared: tuple[bool, ...] = ()
 
     @property
     def chunks(self) -> int:
@@ -76,6 +88,7 @@ def class_layout(
     devices: int,
     at_once: int,
     max_chunk_cells: int,
+    streams: Sequence[int] | None = None,
 ) -> CellLayout:
     """Arranges cells so that every group of ``at_once`` consecutive cells of a device shares a
     class and the devices of a chunk get equal work.
@@ -85,17 +98,29 @@ def class_layout(
     devices of each chunk back and forth (0, 1, …, D−1, D−1, …, 0, …), so every device gets the
     same mix; a chunk short of groups is filled with copies of the last (narrowest) group.
 
+    Given each cell's data stream, a class whose every stream has a multiple of ``at_once``
+    cells (cells of widths 4, 8, 16 and 32 of one seed and cluster count, say) is cut stream by
+    stream instead, so that each of its groups draws one batch a step for all its cells
+    (:attr:`CellLayout.shared`). It takes as many groups either way.
+
     Args:
       widths: each cell's width, in the program's order.
       classes: the program's class widths, increasing.
       devices: devices of the mesh (each chunk's cells are split evenly over them).
       at_once: cells a device trains at once (the group size).
       max_chunk_cells: most cells a chunk may hold (from the memory estimate).
+      streams: each cell's data stream id (:func:`~clj.cell.stream_ids`), or ``None``.
     """
     kind = class_index(np.asarray(widths), classes)
     groups: list[tuple[int, list[int], list[bool]]] = []
+    shared = [False] * len(classes)
     for k in range(len(classes) - 1, -1, -1):
         members = np.flatnonzero(kind == k).tolist()
+        if streams is not None and at_once > 1 and members:
+            ids = np.asarray(streams)[members]
+            if np.all(np.unique(ids, return_counts=True)[1] % at_once == 0):
+                shared[k] = True
+                members = [members[i] for i in np.argsort(ids, kind="stable")]
         for start in range(0, len(members), at_once):
             cells = members[start : start + at_once]
             real = [True] * len(cells) + [False] * (at_once - len(cells))
@@ -116,7 +141,7 @@ def class_layout(
         device = col if row % 2 == 0 else devices - 1 - col
         index[chunk, device, row] = cells
         real[chunk, device, row] = is_real
-    return CellLayout(index.reshape(chunks, -1), real.reshape(chunks, -1))
+    return CellLayout(index.reshape(chunks, -1), real.reshape(chunks, -1), tuple(shared))
 
 
 def _resize(tree: Any, like: Any) -> Any:
@@ -137,6 +162,7 @@ def map_by_class(
     states: Sequence[Any],
     classes: Sequence[int],
     at_once: int,
+    grouped: Sequence[bool] | None = None,
 ) -> Callable[..., Any]:
     """One device's cells processed group by group, each group by the function of its class.
 
@@ -149,17 +175,23 @@ def map_by_class(
       states: per class, the abstract state (``jax.ShapeDtypeStruct`` leaves) of one such cell.
       classes: the class widths, increasing.
       at_once: the group size; the device's cell count must be a multiple of it.
+      grouped: per class, whether its ``fn`` takes the whole group (a leading ``[at_once]``
+        axis on every argument and output) rather than one cell; default none.
 
     Returns:
       ``fn(state, cells, *rest)`` over a leading ``[C]`` cell axis of every argument (states
       padded to at least the widest class) and of every output.
     """
+    grouped = grouped or [False] * len(classes)
 
     def branch(k: int) -> Callable[..., Any]:
         def one(state: Any, cell: Cell, *rest: Any) -> Any:
             return fns[k](_resize(state, states[k]), cell, *rest)
 
-        return jax.vmap(one)
+        def group(state: Any, cells: Cell, *rest: Any) -> Any:
+            return fns[k](jax.vmap(lambda s: _resize(s, states[k]))(state), cells, *rest)
+
+        return group if grouped[k] else jax.vmap(one)
 
     branches = [branch(k) for k in range(len(classes))]
     bounds = jnp.asarray(classes, jnp.int32)
@@ -186,26 +218,32 @@ def run_by_class(
     states: Sequence[Any],
     classes: Sequence[int],
     at_once: int,
+    grouped: Sequence[bool] | None = None,
 ) -> Callable[[Any, Cell], tuple[Any, jax.Array]]:
     """One device's cells trained group by group, each group at its class's width
     (:func:`map_by_class`), its state padded back to the widest class's.
 
     Args:
-      runs: per class, ``run(state, cell) -> (state, curve)`` of one cell padded to that class.
+      runs: per class, ``run(state, cell) -> (state, curve)`` of one cell padded to that class
+        (of a whole group, for a ``grouped`` class: a trainer's ``run_shared``).
       states: per class, the abstract state (``jax.ShapeDtypeStruct`` leaves) of one such cell;
         the last class is the one the program's states are padded to.
       classes: the class widths, increasing.
       at_once: the group size; the device's cell count must be a multiple of it.
+      grouped: per class, whether its ``run`` trains a whole group; default none.
 
     Returns:
       ``fn(state, cells)`` over a leading ``[C]`` cell axis of padded states and cells.
     """
+    grouped = grouped or [False] * len(classes)
 
     def train(k: int) -> Callable[[Any, Cell], tuple[Any, jax.Array]]:
-        def one(state: Any, cell: Cell) -> tuple[Any, jax.Array]:
+        pad = lambda state: _resize(state, states[-1])
+
+        def run(state: Any, cell: Cell) -> tuple[Any, jax.Array]:
             state, curve = runs[k](state, cell)
-            return _resize(state, states[-1]), curve
+            return (jax.vmap(pad) if grouped[k] else pad)(state), curve
 
-        return one
+        return run
 
-    return map_by_class([train(k) for k in range(len(classes))], states, classes, at_once)
+    return map_by_class([train(k) for k in range(len(classes))], states, classes, at_once, grouped)

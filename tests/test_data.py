@@ -222,6 +222,20 @@ def test_padding_invariance(name):
         chex.assert_trees_all_equal(part_small, part_big)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_draws_read_only_the_cell_fields_the_family_names(name):
+    """Cells that agree on a family's ``cell_fields`` draw the same world, anchors and pairs
+    however their other fields differ (cells of one data stream may share their draws)."""
+    family = _family(name)
+    assert {"seed", "clusters"} <= set(family.cell_fields)
+    base = make_cell(clusters=CASES[name]["clusters"])
+    other = dict(width=9, out_dim=3, lr=0.1, weight_decay=0.01, temperature=0.1, dof=2.0, lam=3.0)
+    other.update(lipschitz=2.0, prior_var=0.5)
+    assert set(other) | set(family.cell_fields) == set(Cell._fields)
+    changed = base._replace(**{k: jnp.asarray(v, getattr(base, k).dtype) for k, v in other.items()})
+    chex.assert_trees_all_equal(_draw(family, base, seed=5), _draw(family, changed, seed=5))
+
+
 # ----------------------------------------------------------------------------- hierarchical
 
 

@@ -141,6 +141,28 @@ def test_chunked_run_equals_one_scan(trainer, good):
         trainer.run(chunked, cells, 7)
 
 
+# Cells of one data stream (seed 1, 3 clusters): their widths, learning rates and weight
+# decays differ, not their data.
+ONE_STREAM = [
+    cell(seed=1, width=8),
+    cell(seed=1, width=4, out_dim=2, lr=0.005),
+    cell(seed=1, width=6, weight_decay=0.01),
+]
+
+
+@pytest.mark.parametrize("pool", [None, POOL])
+def test_a_group_sharing_its_draws_trains_as_each_cell_drawing_its_own(pool):
+    """``run_shared`` draws each step's batch once for cells of one data stream: states and
+    curves equal ``vmap(run)``'s bit for bit, from fresh batches or from a fixed pool."""
+    trainer = make_train(Spec(**{**SPEC.__dict__, "pool_size": pool}))
+    cells = stack_cells(ONE_STREAM)
+    state = jax.jit(jax.vmap(trainer.init))(cells)
+    each = jax.jit(jax.vmap(lambda s, c: trainer.run(s, c, 10)))(state, cells)
+    shared = jax.jit(lambda s, c: trainer.run_shared(s, c, 10))(state, cells)
+    chex.assert_shape(shared[1], (len(ONE_STREAM), 10 // SPEC.log_every))
+    chex.assert_trees_all_equal(shared, each)
+
+
 def test_cell_alone_equals_cell_in_grid(train_grid, good):
     _, state, curve = good
     for i in (0, 2):

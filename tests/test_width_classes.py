@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import chex
 import jax
 import numpy as np
 import pandas as pd
@@ -69,6 +70,30 @@ def test_layout_places_every_cell_once_in_groups_of_one_class(counts, devices, a
         assert np.all(per_device.max(axis=0) - per_device.min(axis=0) <= 1)
 
 
+def test_layout_gives_a_class_groups_of_one_stream_when_its_streams_fill_them():
+    """Reference-like cells (4 streams × widths 4, 8, 16, 32, 64, 256; classes 32, 64, 256):
+    class 32 holds four cells of each stream, so each of its groups is one stream; classes 64
+    and 256 hold one cell per stream and keep their plain groups. Either way the chunk holds as
+    many slots."""
+    classes, at_once = (32, 64, 256), 4
+    widths = [w for _ in range(4) for w in (4, 8, 16, 32, 64, 256)]
+    streams = [s for s in range(4) for _ in range(6)]
+    plain = class_layout(widths, classes, 2, at_once, 10_000)
+    layout = class_layout(widths, classes, 2, at_once, 10_000, streams)
+    assert plain.shared == (False, False, False)
+    assert layout.shared == (True, False, False)
+    assert layout.index.shape == plain.index.shape
+    assert sorted(layout.index[layout.real]) == list(range(len(widths)))
+    groups = layout.index.reshape(-1, at_once)
+    for group in groups:
+        if class_index(widths[group[0]], classes) == 0:
+            assert len({streams[i] for i in group}) == 1, group
+            assert sorted(widths[i] for i in group) == [4, 8, 16, 32]
+    # A stream with fewer cells of the class than a group leaves the class unshared.
+    odd = class_layout([*widths[:-6], 4, 8, 16], classes, 2, at_once, 10_000, streams[:-3])
+    assert odd.shared == (False, False, False)
+
+
 FOUR_WIDTHS = dict(
     data="gaussian_mixture",
     dim=4,
@@ -122,6 +147,32 @@ def test_a_group_trains_at_its_class_as_cells_padded_to_that_class_alone_do():
             assert not rest.any(), "padding beyond the class is not zero"
 
 
+def test_groups_of_one_stream_train_by_class_exactly_as_groups_that_draw_per_cell():
+    """Two seeds' streams of widths 2, 3 (class 4) and 7, 16 (class 16), in groups of two cells
+    of one stream: trained with ``run_shared`` (one draw a step per group), every state and
+    curve equals, bit for bit, the same groups trained with ``run``."""
+    (program,) = plan_programs(SweepConfig(**FOUR_WIDTHS, seeds=2))
+    classes = (4, 16)
+    trainers = [make_train(dataclasses.replace(program.spec, max_width=w)) for w in classes]
+    order = sorted(
+        range(len(program.cells)),
+        key=lambda i: (program.cells[i]["width"] > 4, program.cells[i]["seed"]),
+    )
+    cells = stack_cells([program.cells[i] for i in order])
+    one = jax.tree.map(lambda a: a[0], cells)
+    shapes = [jax.eval_shape(t.init, one) for t in trainers]
+    state = jax.vmap(trainers[-1].init)(cells)
+
+    def trained(grouped):
+        runs = [
+            functools.partial(t.run_shared if grouped else t.run, num_steps=10) for t in trainers
+        ]
+        return jax.jit(run_by_class(runs, shapes, classes, 2, [grouped] * 2))(state, cells)
+
+    np.testing.assert_array_equal(cells.seed.reshape(-1, 2)[:, 0], cells.seed.reshape(-1, 2)[:, 1])
+    chex.assert_trees_all_equal(trained(True), trained(False))
+
+
 def test_the_planner_keeps_buckets_as_classes_on_a_cpu_only():
     reference = SweepConfig(
         data="gaussian_mixture",
@@ -169,6 +220,28 @@ def test_chunked_checkpointed_and_reloaded_class_sweeps_agree(tmp_path, monkeypa
         pd.testing.assert_frame_equal(other.table, whole.table, check_exact=False, rtol=1e-5)
         np.testing.assert_allclose(other.curves["loss"], whole.curves["loss"], rtol=1e-5)
     np.testing.assert_array_equal(reloaded.curves["loss"], chunked.curves["loss"])
+
+
+def test_a_sweep_whose_groups_share_their_draws_equals_one_that_draws_per_cell(monkeypatch):
+    """Two learning rates per seed, cluster count and class, in groups of two: each group is one
+    data stream and draws each batch once. The table and curves equal, bit for bit, those of the
+    same sweep whose groups draw per cell."""
+    from clj import buckets, runner
+    from clj.runner import RunOptions
+    from clj.sweep import sweep
+
+    monkeypatch.setitem(buckets.CLASS_FLOPS, "cpu", 0.0)
+    config = SweepConfig(**{**TWO_CLASSES, "lr": (1e-2, 3e-3), "steps": 10})
+    (program,) = plan_programs(config, backend="cpu")
+    options = RunOptions(cells_at_once=2)
+    streams = runner.stream_ids(program.cells, program.spec.family.cell_fields)
+    assert runner.cell_layout(program, options, streams).shared == (True, True)
+    shared = sweep(config, progress=False, options=options)
+    monkeypatch.setattr(runner, "stream_ids", lambda cells, fields: None)
+    assert runner.cell_layout(program, options).shared == (False, False)
+    per_cell = sweep(config, progress=False, options=options)
+    pd.testing.assert_frame_equal(shared.table, per_cell.table, check_exact=True)
+    pd.testing.assert_frame_equal(shared.curves, per_cell.curves, check_exact=True)
 
 
 _SWEEP_BY_CLASS = f"""

@@ -54,6 +54,10 @@ class DataFamily:
 
     name: ClassVar[str]
     description: ClassVar[str]
+    cell_fields: ClassVar[tuple[str, ...]] = ("seed", "clusters")
+    """The :class:`~clj.cell.Cell` fields a family's draws may read (``seed`` makes the keys):
+    cells that agree on these draw the same worlds and batches, whatever their widths or
+    hyper-parameters. A family that reads another field lists it here."""
     dim: int
     max_clusters: int
 
