@@ -287,3 +287,23 @@ def test_dense_product_kernel_gradient_is_output_major_on_cpu():
     products = [line for line in hlo.splitlines() if " dot(" in line]
     assert len(products) == 2, products  # the forward product and the kernel gradient
     assert sum("f32[4,8,256]" in line for line in products) == 1, products
+
+
+def test_an_existing_parameter_is_returned_without_tracing_its_initialiser(monkeypatch):
+    """Applying a layer whose parameters exist never calls their initialisers (Flax's own
+    ``param`` traces each again to check its shape); a parameter of the wrong shape is named."""
+    from clj.encoders import mlp
+
+    layer = mlp.MaskedDense(5)
+    x, in_mask, out_mask = jnp.ones((3, 4)), jnp.ones(4), unit_mask(3, 5)
+    params = layer.init(jax.random.key(0), x, in_mask, out_mask)
+    calls = []
+    monkeypatch.setattr(mlp, "indexed_normal", lambda *a: calls.append(a))
+    out = layer.apply(params, x, in_mask, out_mask)
+    chex.assert_shape(out, (3, 5))
+    assert calls == []
+    wrong = {"params": {**params["params"], "kernel": jnp.zeros((4, 6))}}
+    with pytest.raises(
+        ValueError, match=r"parameter 'kernel' has shape \(4, 6\), expected \(4, 5\)"
+    ):
+        layer.apply(wrong, x, in_mask, out_mask)

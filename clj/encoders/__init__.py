@@ -16,7 +16,7 @@ import flax.linen as nn
 from clj.encoders.cnn1d import MaskedCNN1D, MaskedConv1D
 from clj.encoders.cnn2d import MaskedCNN2D, MaskedConv2D
 from clj.encoders.lipschitz import LipschitzMLP, capped_kernel, spectral_norm_bound
-from clj.encoders.mlp import MaskedDense, MaskedMLP, dense_product, unit_mask
+from clj.encoders.mlp import MaskedDense, MaskedMLP, dense_product, stored_param, unit_mask
 
 __all__ = [
     "ENCODERS",
@@ -32,6 +32,7 @@ __all__ = [
     "dense_product",
     "make_encoder",
     "spectral_norm_bound",
+    "stored_param",
     "unit_mask",
 ]
 

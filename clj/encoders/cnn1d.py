@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from clj.encoders.mlp import MaskedDense, unit_mask
+from clj.encoders.mlp import MaskedDense, stored_param, unit_mask
 from clj.random import indexed_normal
 
 __all__ = ["MaskedCNN1D", "MaskedConv1D"]
@@ -59,8 +59,10 @@ class MaskedConv1D(nn.Module):
             w = w * (self.gain / jnp.sqrt(fan_in))
             return w * in_mask[None, :, None] * out_mask[None, None, :]
 
-        kernel = self.param("kernel", init_kernel)
-        bias = self.param("bias", lambda key: jnp.zeros((self.features,), jnp.float32))
+        kernel = stored_param(self, "kernel", (self.kernel, c_in, self.features), init_kernel)
+        bias = stored_param(
+            self, "bias", (self.features,), lambda key: jnp.zeros((self.features,), jnp.float32)
+        )
         offsets = [j - self.kernel // 2 for j in range(self.kernel)]
         # windows[j][:, p] = h[:, (p + offsets[j]) mod P]
         windows = jnp.stack([jnp.roll(h, -offset, axis=1) for offset in offsets])

@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from clj.encoders.mlp import MaskedDense, unit_mask
+from clj.encoders.mlp import MaskedDense, stored_param, unit_mask
 from clj.random import indexed_normal
 
 __all__ = ["CONV_METHODS", "MaskedCNN2D", "MaskedConv2D", "conv2d_same"]
@@ -100,8 +100,12 @@ class MaskedConv2D(nn.Module):
             w = w * (self.gain / jnp.sqrt(fan_in))
             return w * in_mask[None, None, :, None] * out_mask[None, None, None, :]
 
-        kernel = self.param("kernel", init_kernel)
-        bias = self.param("bias", lambda key: jnp.zeros((self.features,), jnp.float32))
+        kernel = stored_param(
+            self, "kernel", (self.size, self.size, c_in, self.features), init_kernel
+        )
+        bias = stored_param(
+            self, "bias", (self.features,), lambda key: jnp.zeros((self.features,), jnp.float32)
+        )
         out = conv2d_same(h, kernel, self.method)
         return (out + bias) * out_mask
 
