@@ -19,6 +19,8 @@ import numpy as np
 
 __all__ = ["ChunkCheckpoints"]
 
+_CELLS = "_cells"  # the key of the chunk's cell indices in its saved results
+
 
 class ChunkCheckpoints:
     """Checkpoints and final results of one chunk of cells.
@@ -28,14 +30,36 @@ class ChunkCheckpoints:
       program: program number.
       chunk: chunk number within the program.
       keep: complete checkpoints to keep.
+      cells: the chunk's cell of each slot (``[chunk_cells]`` indices into the program's cells).
+        Saved beside results and checkpoints; loading those of another arrangement (another
+        device count, chunk size or clj version) raises ``ValueError`` rather than give one
+        cell's state or results to another. Files saved without it are not checked.
     """
 
-    def __init__(self, root: str | Path, program: int, chunk: int, keep: int = 2) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        program: int,
+        chunk: int,
+        keep: int = 2,
+        cells: np.ndarray | None = None,
+    ) -> None:
         self.root = Path(root)
         self.name = f"p{program}-c{chunk}"
         self.result_path = self.root / f"{self.name}.npz"
+        self.cells_path = self.root / f"{self.name}.cells.npy"
+        self.cells = None if cells is None else np.asarray(cells, np.int64)
         self._keep = keep
         self._manager: Any = None  # an orbax CheckpointManager, made on first use
+
+    def _check_cells(self, saved: np.ndarray | None) -> None:
+        if saved is None or self.cells is None or np.array_equal(saved, self.cells):
+            return
+        raise ValueError(
+            f"the saved chunk {self.name} in {self.root} holds another arrangement of cells "
+            "(another device count, chunk size or clj version); resume with the options the "
+            "sweep started with, or start it afresh"
+        )
 
     # -- finished chunks ------------------------------------------------------------------------
     def load_result(self) -> dict[str, np.ndarray] | None:
@@ -43,7 +67,9 @@ class ChunkCheckpoints:
         if not self.result_path.exists():
             return None
         with np.load(self.result_path) as data:
-            return {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in data.files}
+        self._check_cells(arrays.pop(_CELLS, None))
+        return arrays
 
     def save_result(self, arrays: dict[str, np.ndarray]) -> None:
         """Saves the chunk's results atomically and drops its training checkpoints.
@@ -53,11 +79,13 @@ class ChunkCheckpoints:
         if jax.process_index() == 0:
             self.root.mkdir(parents=True, exist_ok=True)
             partial = self.root / f"{self.name}.partial.npz"
-            np.savez(partial, **arrays)
+            cells = {} if self.cells is None else {_CELLS: self.cells}
+            np.savez(partial, **arrays, **cells)
             os.replace(partial, self.result_path)
         self.close()
         if jax.process_index() == 0:
             shutil.rmtree(self.root / self.name, ignore_errors=True)
+            self.cells_path.unlink(missing_ok=True)
         _sync(f"clj-result-{self.name}")
 
     # -- training state -------------------------------------------------------------------------
@@ -76,12 +104,18 @@ class ChunkCheckpoints:
         """Step of the last complete checkpoint, or ``None``."""
         if not (self.root / self.name).exists():
             return None
+        self._check_cells(np.load(self.cells_path) if self.cells_path.exists() else None)
         return self.manager.latest_step()
 
     def save(self, step: int, state: Any) -> None:
         """Saves ``state`` (any pytree of arrays) as of ``step`` (asynchronously)."""
         import orbax.checkpoint as ocp
 
+        if self.cells is not None and jax.process_index() == 0 and not self.cells_path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            partial = self.root / f"{self.name}.cells.partial.npy"
+            np.save(partial, self.cells)
+            os.replace(partial, self.cells_path)
         self.manager.save(step, args=ocp.args.StandardSave(state))
 
     def restore(self, step: int, like: Any) -> Any:

@@ -548,7 +548,7 @@ def run_program(
     for chunk in range(chunks):
         index, real = layout.index[chunk], layout.real[chunk]
         store = (
-            ChunkCheckpoints(options.checkpoint_dir, number, chunk)
+            ChunkCheckpoints(options.checkpoint_dir, number, chunk, cells=index)
             if options.checkpoint_dir is not None
             else None
         )

@@ -143,6 +143,34 @@ def test_an_incomplete_checkpoint_is_skipped(tmp_path: Path) -> None:
     assert ChunkCheckpoints(tmp_path, program=0, chunk=0).latest_step() == 10
 
 
+def test_a_chunk_saved_for_other_cells_is_refused(tmp_path: Path) -> None:
+    """Training checkpoints and finished results remember their chunk's cells: reading them for
+    another arrangement (another device count or chunk size) raises, naming the chunk; files
+    written without cells are read as before."""
+    from clj.checkpoint import ChunkCheckpoints
+
+    store = ChunkCheckpoints(tmp_path, program=0, chunk=1, cells=np.array([0, 1, 2, 3]))
+    store.save(10, {"x": np.arange(3.0)})
+    store.close()
+    same = ChunkCheckpoints(tmp_path, program=0, chunk=1, cells=np.array([0, 1, 2, 3]))
+    assert same.latest_step() == 10
+    other = ChunkCheckpoints(tmp_path, program=0, chunk=1, cells=np.array([0, 2, 1, 3]))
+    with pytest.raises(ValueError, match=r"saved chunk p0-c1 .* another arrangement of cells"):
+        other.latest_step()
+
+    same.save_result({"probe_fine": np.ones(4)})
+    assert not (tmp_path / "p0-c1").exists() and not same.cells_path.exists()
+    loaded = ChunkCheckpoints(tmp_path, program=0, chunk=1, cells=np.array([0, 1, 2, 3]))
+    assert set(loaded.load_result()) == {"probe_fine"}
+    with pytest.raises(ValueError, match="another arrangement of cells"):
+        other.load_result()
+    assert set(ChunkCheckpoints(tmp_path, program=0, chunk=1).load_result()) == {"probe_fine"}
+
+    ChunkCheckpoints(tmp_path, program=0, chunk=2).save_result({"probe_fine": np.ones(4)})
+    unchecked = ChunkCheckpoints(tmp_path, program=0, chunk=2, cells=np.array([3, 2, 1, 0]))
+    assert set(unchecked.load_result()) == {"probe_fine"}
+
+
 @pytest.mark.parametrize(
     ("args", "devices", "named"),
     [

@@ -220,6 +220,10 @@ def test_chunked_checkpointed_and_reloaded_class_sweeps_agree(tmp_path, monkeypa
         pd.testing.assert_frame_equal(other.table, whole.table, check_exact=False, rtol=1e-5)
         np.testing.assert_allclose(other.curves["loss"], whole.curves["loss"], rtol=1e-5)
     np.testing.assert_array_equal(reloaded.curves["loss"], chunked.curves["loss"])
+    # Chunks of 8 cells would read the saved 4-cell chunk 0 as theirs: refused.
+    regrouped = RunOptions(max_cells_per_chunk=8, checkpoint_dir=tmp_path, checkpoint_every=10)
+    with pytest.raises(ValueError, match=r"saved chunk p0-c0 .* another arrangement of cells"):
+        sweep(config, progress=False, options=regrouped)
 
 
 def test_a_sweep_whose_groups_share_their_draws_equals_one_that_draws_per_cell(monkeypatch):
