@@ -48,11 +48,6 @@ def stored_param(
     return value
 
 
-def _zeros(features: int) -> Callable[[jax.Array], jax.Array]:
-    """An initialiser of a ``[features]`` zero bias."""
-    return lambda key: jnp.zeros((features,), jnp.float32)
-
-
 def unit_mask(active: jax.Array | int, size: int) -> jax.Array:
     """``[size]`` float mask with ones on the first ``active`` units (``active`` may be traced)."""
     return (jnp.arange(size) < active).astype(jnp.float32)
@@ -127,7 +122,9 @@ class MaskedDense(nn.Module):
             return w * in_mask[:, None] * out_mask[None, :]
 
         kernel = stored_param(self, "kernel", (n_in, self.features), init_kernel)
-        bias = stored_param(self, "bias", (self.features,), _zeros(self.features))
+        bias = stored_param(
+            self, "bias", (self.features,), lambda key: jnp.zeros((self.features,), jnp.float32)
+        )
         return (dense_product(x, kernel) + bias) * out_mask
 
 
