@@ -62,7 +62,13 @@ from clj.evaluate import (
 from clj.memory import max_cells_per_chunk
 from clj.plan import Program
 from clj.train import make_train
-from clj.width_classes import CellLayout, class_layout, map_by_class, run_by_class
+from clj.width_classes import (
+    CellLayout,
+    class_layout,
+    map_by_class,
+    run_by_class,
+    run_by_stream,
+)
 
 __all__ = [
     "CPU_CELLS_AT_ONCE",
@@ -472,7 +478,7 @@ def run_program(
     spec = program.spec
     trainer = make_train(spec)
     streams = None
-    if trainer.run_shared is not None:
+    if trainer.run_shared is not None and trainer.draw is not None:
         streams = stream_ids(program.cells, spec.family.cell_fields)
     layout = cell_layout(program, options, streams)
     per_chunk, chunks = layout.chunk_cells, layout.chunks
@@ -491,6 +497,9 @@ def run_program(
     def run_cells(state: Any, cells: Any, num_steps: int) -> Any:
         """``trainer.run`` over one device's cells, ``at_once`` of them at a time (each group
         at its width class, if the program has classes)."""
+        if classes and layout.bundle:
+            by_stream = run_by_stream(trainers, shapes, layout.bundle, layout.streams, num_steps)
+            return by_stream(state, cells)
         if classes:
             runs = [
                 functools.partial(t.run_shared if shared else t.run, num_steps=num_steps)

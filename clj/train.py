@@ -121,6 +121,12 @@ class Trainer:
         :attr:`~clj.data.DataFamily.cell_fields`): each step's batch is drawn once, from the
         first cell, and trains them all; ``curves`` is ``[G, num_steps // log_every]``. Equal,
         bit for bit, to ``jax.vmap(run)`` over such cells. ``None`` for a trainer without it.
+      draw: ``(state, cell) -> pair``: the positive pairs ``[2, batch, dim]`` that step
+        ``state.step`` trains on; reads only the state's ``step``, ``world`` and ``pool``.
+        ``None`` for a trainer without it.
+      update: ``(state, cell, pair) -> (state, loss)``: one optimiser step on ``pair``, so
+        ``run``'s step is ``update(state, cell, draw(state, cell))``. ``None`` for a trainer
+        without it.
     """
 
     spec: Spec
@@ -130,6 +136,8 @@ class Trainer:
     train: Callable[[Cell], tuple[TrainState, jax.Array]]
     eval_loss: Callable[[TrainState, Cell, Views], jax.Array]
     run_shared: Callable[[TrainState, Cell, int], tuple[TrainState, jax.Array]] | None = None
+    draw: Callable[[TrainState, Cell], jax.Array] | None = None
+    update: Callable[[TrainState, Cell, jax.Array], tuple[TrainState, jax.Array]] | None = None
 
 
 def apply_gradients(state: TrainState, tx: optax.GradientTransformation, grads: Any) -> TrainState:
@@ -247,4 +255,6 @@ def make_train(spec: Spec) -> Trainer:
         train=train,
         eval_loss=eval_loss,
         run_shared=run_shared,
+        draw=batch_at,
+        update=update,
     )

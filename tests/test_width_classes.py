@@ -12,13 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clj.cell import stack_cells
+from clj.cell import stack_cells, stream_ids
 from clj.config import SweepConfig
 from clj.evaluate import make_features, make_heldout
 from clj.plan import plan_programs
 from clj.runner import feature_classes
 from clj.train import make_train
-from clj.width_classes import class_index, class_layout, map_by_class, run_by_class
+from clj.width_classes import (
+    class_index,
+    class_layout,
+    map_by_class,
+    run_by_class,
+    run_by_stream,
+)
 
 TWO_CLASSES = dict(
     data="gaussian_mixture",
@@ -70,18 +76,75 @@ def test_layout_places_every_cell_once_in_groups_of_one_class(counts, devices, a
         assert np.all(per_device.max(axis=0) - per_device.min(axis=0) <= 1)
 
 
+def test_layout_bundles_streams_whose_compositions_agree():
+    """Reference-like cells (6 streams × widths 4, 8, 16, 32, 64, 256; classes 32, 64, 256):
+    every stream holds 4, 1 and 1 cells of the classes, so the cells are dealt in bundles of
+    three whole streams, each bundle class by class and stream by stream, every device getting
+    one bundle."""
+    classes, at_once, devices = (32, 64, 256), 3, 2
+    widths = [w for _ in range(6) for w in (4, 8, 16, 32, 64, 256)]
+    streams = [s for s in range(6) for _ in range(6)]
+    layout = class_layout(widths, classes, devices, at_once, 10_000, streams)
+    assert layout.bundle == (4, 1, 1) and layout.streams == 3 and layout.shared == ()
+    assert layout.chunks == 1 and layout.chunk_cells == len(widths) and layout.real.all()
+    assert sorted(layout.index[0]) == list(range(len(widths)))
+    for bundle in layout.index.reshape(devices, 3 * 6):
+        ids = [streams[i] for i in bundle]
+        # Class 32: four cells of each stream in turn; then one cell of each stream per class.
+        assert ids[:12] == [s for s in ids[:12:4] for _ in range(4)]
+        assert ids[12:15] == ids[15:18] == ids[:12:4]
+        assert [widths[i] for i in bundle] == [4, 8, 16, 32] * 3 + [64] * 3 + [256] * 3
+    # A chunk too small for a bundle: groups of one class, class 32's of one stream.
+    small = class_layout(widths, classes, devices, 4, 8, streams)
+    assert small.bundle == () and small.shared == (True, False, False)
+    # Nine streams in bundles of two, chunks of 36 cells: bundles would pad more width than
+    # the groups.
+    nine = class_layout(
+        [w for _ in range(9) for w in (4, 8, 16, 32, 64, 256)],
+        classes,
+        devices,
+        2,
+        36,
+        [s for s in range(9) for _ in range(6)],
+    )
+    assert nine.bundle == () and nine.shared == (True, False, False)
+
+
+@pytest.mark.parametrize(
+    ("num_streams", "devices", "at_once", "limit"),
+    [(6, 2, 4, 10_000), (7, 2, 2, 16), (6, 3, 1, 12), (3, 1, 4, 16), (8, 2, 2, 32)],
+)
+def test_bundles_place_every_cell_once_in_chunks_of_whole_bundles(
+    num_streams, devices, at_once, limit
+):
+    classes = (8, 64, 256)
+    widths = [w for _ in range(num_streams) for w in (4, 8, 64, 256)]
+    streams = [s for s in range(num_streams) for _ in range(4)]
+    layout = class_layout(widths, classes, devices, at_once, limit, streams)
+    n = layout.streams
+    assert layout.bundle == (2, 1, 1) and n == at_once
+    assert layout.chunk_cells <= limit and layout.chunk_cells % (devices * n * 4) == 0
+    assert sorted(layout.index[layout.real]) == list(range(len(widths)))
+    # No more padded slots than groups of one class would have.
+    groups = class_layout(widths, classes, devices, at_once, limit)
+    assert layout.index.size <= groups.index.size
+    for bundle in layout.index.reshape(-1, n * 4):
+        assert [widths[i] for i in bundle] == [4, 8] * n + [64] * n + [256] * n
+        ids = [streams[i] for i in bundle]
+        assert ids[: 2 * n : 2] == ids[2 * n : 3 * n] == ids[3 * n :]
+
+
 def test_layout_gives_a_class_groups_of_one_stream_when_its_streams_fill_them():
-    """Reference-like cells (4 streams × widths 4, 8, 16, 32, 64, 256; classes 32, 64, 256):
+    """Streams whose compositions differ (one stream lacks its width-256 cell): no bundles, but
     class 32 holds four cells of each stream, so each of its groups is one stream; classes 64
-    and 256 hold one cell per stream and keep their plain groups. Either way the chunk holds as
-    many slots."""
+    and 256 keep their plain groups. Either way the chunk holds as many slots."""
     classes, at_once = (32, 64, 256), 4
-    widths = [w for _ in range(4) for w in (4, 8, 16, 32, 64, 256)]
-    streams = [s for s in range(4) for _ in range(6)]
+    widths = [w for _ in range(4) for w in (4, 8, 16, 32, 64, 256)][:-1]
+    streams = [s for s in range(4) for _ in range(6)][:-1]
     plain = class_layout(widths, classes, 2, at_once, 10_000)
     layout = class_layout(widths, classes, 2, at_once, 10_000, streams)
-    assert plain.shared == (False, False, False)
-    assert layout.shared == (True, False, False)
+    assert plain.shared == (False, False, False) and plain.bundle == ()
+    assert layout.shared == (True, False, False) and layout.bundle == ()
     assert layout.index.shape == plain.index.shape
     assert sorted(layout.index[layout.real]) == list(range(len(widths)))
     groups = layout.index.reshape(-1, at_once)
@@ -90,7 +153,7 @@ def test_layout_gives_a_class_groups_of_one_stream_when_its_streams_fill_them():
             assert len({streams[i] for i in group}) == 1, group
             assert sorted(widths[i] for i in group) == [4, 8, 16, 32]
     # A stream with fewer cells of the class than a group leaves the class unshared.
-    odd = class_layout([*widths[:-6], 4, 8, 16], classes, 2, at_once, 10_000, streams[:-3])
+    odd = class_layout([*widths[:-5], 4, 8, 16], classes, 2, at_once, 10_000, streams[:-2])
     assert odd.shared == (False, False, False)
 
 
@@ -173,6 +236,35 @@ def test_groups_of_one_stream_train_by_class_exactly_as_groups_that_draw_per_cel
     chex.assert_trees_all_equal(trained(True), trained(False))
 
 
+def test_bundles_of_streams_train_exactly_as_groups_of_one_class():
+    """Two seeds' streams of widths 2, 3 (class 4) and 7, 16 (class 16), laid out in one
+    bundle of both streams: ``run_by_stream`` (one draw a step per stream, for both classes)
+    gives every cell's state bit for bit as ``run_by_class`` over groups of one class, each
+    cell drawing its own batches, and the same curves to float rounding."""
+    (program,) = plan_programs(SweepConfig(**FOUR_WIDTHS, seeds=2))
+    classes = (4, 16)
+    trainers = [make_train(dataclasses.replace(program.spec, max_width=w)) for w in classes]
+    widths = [c["width"] for c in program.cells]
+    streams = stream_ids(program.cells, program.spec.family.cell_fields)
+    layout = class_layout(widths, classes, 1, 2, 100, streams)
+    assert layout.bundle == (2, 2) and layout.streams == 2 and layout.real.all()
+    cells = stack_cells([program.cells[i] for i in layout.index[0]])
+    np.testing.assert_array_equal(cells.width, [2, 3, 2, 3, 7, 16, 7, 16])
+    one = jax.tree.map(lambda a: a[0], cells)
+    shapes = [jax.eval_shape(t.init, one) for t in trainers]
+    state = jax.vmap(trainers[-1].init)(cells)
+    by_stream = run_by_stream(trainers, shapes, layout.bundle, layout.streams, num_steps=10)
+    runs = [functools.partial(t.run, num_steps=10) for t in trainers]
+    by_class = run_by_class(runs, shapes, classes, at_once=2)
+    got, want = jax.jit(by_stream)(state, cells), jax.jit(by_class)(state, cells)
+    chex.assert_shape(got[1], (8, 2))
+    chex.assert_trees_all_equal(got[0], want[0])
+    # A step's loss is summed over more cells at once, so it may round differently.
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="num_steps=7 is not a multiple of 5"):
+        run_by_stream(trainers, shapes, layout.bundle, 2, num_steps=7)
+
+
 def test_the_planner_keeps_buckets_as_classes_on_a_cpu_only():
     reference = SweepConfig(
         data="gaussian_mixture",
@@ -226,11 +318,12 @@ def test_chunked_checkpointed_and_reloaded_class_sweeps_agree(tmp_path, monkeypa
         sweep(config, progress=False, options=regrouped)
 
 
-def test_a_sweep_whose_groups_share_their_draws_equals_one_that_draws_per_cell(monkeypatch):
-    """Two learning rates per seed, cluster count and class, in groups of two: each group is one
-    data stream and draws each batch once. The table and curves equal, bit for bit, those of the
-    same sweep whose groups draw per cell."""
-    from clj import buckets, runner
+def test_sweeps_that_draw_per_bundle_per_group_and_per_cell_are_equal(monkeypatch):
+    """Two learning rates per seed, cluster count and class: the cells are dealt in bundles of
+    two streams (one draw a step per stream for both classes); with bundles turned off each
+    group of two is one stream (one draw a step per group); without streams every cell draws
+    its own. The three tables are equal, bit for bit, and the curves to float rounding."""
+    from clj import buckets, runner, width_classes
     from clj.runner import RunOptions
     from clj.sweep import sweep
 
@@ -239,13 +332,17 @@ def test_a_sweep_whose_groups_share_their_draws_equals_one_that_draws_per_cell(m
     (program,) = plan_programs(config, backend="cpu")
     options = RunOptions(cells_at_once=2)
     streams = runner.stream_ids(program.cells, program.spec.family.cell_fields)
+    assert runner.cell_layout(program, options, streams).bundle == (2, 2)
+    bundled = sweep(config, progress=False, options=options)
+    monkeypatch.setattr(width_classes, "_bundle_layout", lambda *args: None)
     assert runner.cell_layout(program, options, streams).shared == (True, True)
-    shared = sweep(config, progress=False, options=options)
+    grouped = sweep(config, progress=False, options=options)
     monkeypatch.setattr(runner, "stream_ids", lambda cells, fields: None)
     assert runner.cell_layout(program, options).shared == (False, False)
     per_cell = sweep(config, progress=False, options=options)
-    pd.testing.assert_frame_equal(shared.table, per_cell.table, check_exact=True)
-    pd.testing.assert_frame_equal(shared.curves, per_cell.curves, check_exact=True)
+    for other in (grouped, per_cell):
+        pd.testing.assert_frame_equal(bundled.table, other.table, check_exact=True)
+        pd.testing.assert_frame_equal(bundled.curves, other.curves, check_exact=False, rtol=1e-6)
 
 
 _SWEEP_BY_CLASS = f"""
