@@ -19,13 +19,16 @@ from typing import Any
 
 __all__ = ["COMPILE_THREADS", "compile_in_background", "run_while_waiting", "wait_for_compiles"]
 
-COMPILE_THREADS = 2
+COMPILE_THREADS = 3
 """Compiles that run at once. On the 2-core reference machine (2026-12-02, the reference grid as
-one program of three width classes, 30-step sweeps, two interleaved pairs) two threads finished
-the five compiles before training in 13.0-13.1 s from the start of the process against 14.2-15.0 s
-for one: each compile ran slower beside another (the step chunk 6.6-7.2 s instead of 3.7-4.3 s)
-but the step chunk, the longest, overlapped the four others. (With two programs of smaller step
-chunks, 2026-12-01, two threads had not been faster: each compile took about twice as long.)"""
+one program trained in bundles of data streams, 30-step sweeps, five alternated pairs) three
+threads finished the five compiles before training in 7.6-10.2 s (median 8.8) against 7.5-11.7 s
+(median 10.3) for two: the training program's compile, the longest, runs on one thread while
+the evaluation programs' compiles no longer queue behind one another on a single other thread
+(with two threads the metrics, lowered last, waited for the features to compile, and finished
+alone). Earlier (the reference grid without bundles, 2026-12-02) two threads had finished in
+13.0-13.1 s from the start of the process against 14.2-15.0 s for one, and three had made no
+difference beyond the host's noise."""
 
 _lock = threading.Lock()
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
