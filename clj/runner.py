@@ -348,7 +348,8 @@ def cell_layout(
     Without width classes, cells fill the chunks in order and the last chunk is padded with
     copies of the last cell. With width classes, groups of cells of one class are spread over
     the devices (:func:`~clj.width_classes.class_layout`), each group of one data stream where
-    ``streams`` (each cell's stream id) allows it.
+    ``streams`` (each cell's stream id) allows it, or bundles of whole streams where every
+    stream holds the same cells of each class.
     """
     mesh = options.mesh or cell_mesh()
     devices = mesh.size
