@@ -23,12 +23,13 @@ seeds and cluster counts), the layout goes further: each device's cells are deal
 of ``at_once`` streams (:attr:`CellLayout.bundle`), and :func:`run_by_stream` trains a bundle
 step by step, drawing one batch per stream and training every class's cells of that stream on
 it, each at its class's width. The draws are traced and compiled once instead of once per
-class, and the wider classes draw nothing. On the reference grid (2026-12-02, 2-core CPU, one
-process) the step chunk compiled in 2.61 and 2.75 s instead of 3.71 and 3.45 s, and ran at a
-median 51.8 ms a step instead of 55.2 ms (16 interleaved rounds). Every trained parameter is
-bit for bit the same; a step's loss, summed over more cells at once, may round differently
-(by at most 1.9e-6 over 600 steps of the default sweep's cells in bundles of four streams,
-though that sweep keeps its groups: its nine streams would pad a third bundle).
+class, and the wider classes draw nothing. On the reference grid (2026-12-02, 2-core CPU) the
+step chunk ran at a median 65.7 ms a step instead of 71.0 ms against groups of one class (20
+interleaved rounds in one process), and compiled in 5.4-5.8 s instead of 5.6-7.2 s beside the
+other programs (three alternated cold sweeps). Every trained parameter is bit for bit the
+same; a step's loss, summed over more cells at once, may round differently (by at most 1.9e-6
+over 600 steps of the default sweep's cells in bundles of four streams, though that sweep keeps
+its groups: its nine streams would pad a third bundle).
 
 Slicing is exact for encoders whose padded units have exactly zero weights, activations,
 gradients and optimiser moments (:class:`~clj.encoders.mlp.MaskedMLP`): the first ``w`` units of a
@@ -373,8 +374,9 @@ def run_by_stream(
 
     A bundle holds ``streams`` data streams and, for each class ``k``, ``bundle[k]`` cells of each
     stream, class by class and stream by stream (:attr:`CellLayout.bundle`). Every product is
-    the one the cell's own ``run`` computes, so the result equals, bit for bit, each cell
-    trained alone at its class.
+    the one the cell's own ``run`` computes, so each trained state equals, bit for bit, the
+    cell's trained alone at its class; a step's loss, summed over more cells at once, may round
+    differently.
 
     Args:
       trainers: per class, a :class:`~clj.train.Trainer` (with ``draw`` and ``update``) of
@@ -413,6 +415,8 @@ def run_by_stream(
         raise ValueError(f"num_steps={num_steps} is not a multiple of {log_every}")
 
     def window(states: list[Any], cells: list[Cell]) -> tuple[list[Any], list[jax.Array]]:
+        # Each class's window means are taken apart, as its own run takes them (concatenated
+        # first, XLA sums them in another order).
         states, losses = jax.lax.scan(lambda s, _: step(s, cells), states, None, length=log_every)
         return states, [jnp.mean(loss, axis=0) for loss in losses]
 
