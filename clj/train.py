@@ -152,8 +152,8 @@ def scan_windows(
 ) -> Callable[[TrainState, Cell, int], tuple[TrainState, jax.Array]]:
     """``run(state, cell, num_steps)`` of a trainer: ``num_steps`` calls of ``step`` in
     ``jax.lax.scan``, returning the final state and the curve ``[num_steps // log_every, ...]`` of
-    the mean loss over each window of ``log_every`` steps (``step``'s loss may have any shape:
-    one per cell of a group, say)."""
+    the mean loss over each window of ``log_every`` steps (``step``'s loss may have any shape, one
+    per cell of a group, say, or be a pytree of such losses: each gets its curve)."""
 
     def run(state: TrainState, cell: Cell, num_steps: int) -> tuple[TrainState, jax.Array]:
         if num_steps % log_every:
@@ -161,10 +161,10 @@ def scan_windows(
 
         def window(state: TrainState, _: None) -> tuple[TrainState, jax.Array]:
             state, losses = jax.lax.scan(lambda s, _: step(s, cell), state, None, length=log_every)
-            return state, jnp.mean(losses, axis=0)
+            return state, jax.tree.map(lambda loss: jnp.mean(loss, axis=0), losses)
 
         state, curve = jax.lax.scan(window, state, None, length=num_steps // log_every)
-        chex.assert_axis_dimension(curve, 0, num_steps // log_every)
+        jax.tree.map(lambda c: chex.assert_axis_dimension(c, 0, num_steps // log_every), curve)
         return state, curve
 
     return run

@@ -56,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from clj.cell import Cell
+from clj.train import scan_windows
 
 __all__ = [
     "CellLayout",
@@ -397,7 +398,7 @@ def run_by_stream(
     first = next(n for n in bundle if n)  # every stream's first cell, in the first class held
     held = [k for k, n in enumerate(bundle) if n]
 
-    def step(states: list[Any], cells: list[Cell]) -> tuple[list[Any], jax.Array]:
+    def step(states: list[Any], cells: list[Cell]) -> tuple[list[Any], list[jax.Array]]:
         # The draws read only a state's step, world and pool, so the parameters sliced here
         # are never computed.
         one_each = jax.tree.map(lambda a: a[::first], (states[0], cells[0]))
@@ -413,19 +414,9 @@ def run_by_stream(
     log_every = trainers[0].spec.log_every
     if num_steps % log_every:
         raise ValueError(f"num_steps={num_steps} is not a multiple of {log_every}")
-
-    def window(states: list[Any], cells: list[Cell]) -> tuple[list[Any], list[jax.Array]]:
-        # Each class's window means are taken apart, as its own run takes them (concatenated
-        # first, XLA sums them in another order).
-        states, losses = jax.lax.scan(lambda s, _: step(s, cells), states, None, length=log_every)
-        return states, [jnp.mean(loss, axis=0) for loss in losses]
-
-    def run(states: list[Any], cells: list[Cell]) -> tuple[list[Any], jax.Array]:
-        """``num_steps`` steps; the curves ``[num_steps // log_every, cells]``, class by class."""
-        states, curves = jax.lax.scan(
-            lambda s, _: window(s, cells), states, None, length=num_steps // log_every
-        )
-        return states, jnp.concatenate(curves, axis=1)
+    # A curve per class, each of its window means taken as its own run takes them (concatenated
+    # first, XLA would sum them in another order).
+    run = scan_windows(step, log_every)
 
     def one_bundle(state: Any, cells: Cell) -> tuple[Any, jax.Array]:
         parts = [
@@ -435,9 +426,9 @@ def run_by_stream(
             jax.vmap(lambda s, k=k: _resize(s, states[k]))(part[0])
             for k, part in zip(held, parts, strict=True)
         ]
-        class_states, curves = run(class_states, [part[1] for part in parts])
+        class_states, curves = run(class_states, [part[1] for part in parts], num_steps)
         padded = [jax.vmap(lambda s: _resize(s, states[-1]))(s) for s in class_states]
-        return jax.tree.map(lambda *a: jnp.concatenate(a), *padded), curves.T
+        return jax.tree.map(lambda *a: jnp.concatenate(a), *padded), jnp.concatenate(curves, 1).T
 
     def fn(state: Any, cells: Cell) -> tuple[Any, jax.Array]:
         count = len(cells.width)
