@@ -553,7 +553,7 @@ def test_evaluation_makes_no_lapack_call() -> None:
     program = plan_programs(config)[0]
     trainer = make_train(program.spec)
     cells = stack_cells(list(program.cells))
-    state = jax.vmap(trainer.init)(cells)
+    state = jax.jit(jax.vmap(trainer.init))(cells)
     curves = jnp.zeros((1, 1))
     text = jax.jit(jax.vmap(make_evaluate(trainer))).lower(state, cells, curves).as_text()
     assert "lapack" not in text.lower()

@@ -183,7 +183,7 @@ def _trained_by_class(seeds: int, classes: tuple[int, ...]):
     cells = stack_cells([program.cells[i] for i in order])
     one = jax.tree.map(lambda a: a[0], cells)
     shapes = [jax.eval_shape(t.init, one) for t in trainers]
-    state = jax.vmap(trainers[-1].init)(cells)
+    state = jax.jit(jax.vmap(trainers[-1].init))(cells)
     runs = [functools.partial(t.run, num_steps=10) for t in trainers]
     state, curves = jax.jit(run_by_class(runs, shapes, classes, at_once=2))(state, cells)
     return program, trainers, cells, shapes, state, curves
@@ -195,11 +195,12 @@ def test_a_group_trains_at_its_class_as_cells_padded_to_that_class_alone_do():
     its state stays exactly zero beyond its class."""
     classes = (4, 16)
     _, trainers, cells, _, state, curves = _trained_by_class(2, classes)
+    train_alone = [jax.jit(t.train) for t in trainers]
 
     for j in range(len(cells.width)):
         cell = jax.tree.map(lambda a, j=j: a[j], cells)
         k = int(class_index(int(cell.width), classes))
-        alone, curve = jax.jit(lambda c, k=k: trainers[k].train(c))(cell)
+        alone, curve = train_alone[k](cell)
         np.testing.assert_allclose(curves[j], curve, rtol=1e-5, atol=1e-6)
         mine = jax.tree.map(lambda a, j=j: a[j], state.params)
         for got, want in zip(jax.tree.leaves(mine), jax.tree.leaves(alone.params), strict=True):
@@ -224,7 +225,7 @@ def test_groups_of_one_stream_train_by_class_exactly_as_groups_that_draw_per_cel
     cells = stack_cells([program.cells[i] for i in order])
     one = jax.tree.map(lambda a: a[0], cells)
     shapes = [jax.eval_shape(t.init, one) for t in trainers]
-    state = jax.vmap(trainers[-1].init)(cells)
+    state = jax.jit(jax.vmap(trainers[-1].init))(cells)
 
     def trained(grouped):
         runs = [
@@ -252,7 +253,7 @@ def test_bundles_of_streams_train_exactly_as_groups_of_one_class():
     np.testing.assert_array_equal(cells.width, [2, 3, 2, 3, 7, 16, 7, 16])
     one = jax.tree.map(lambda a: a[0], cells)
     shapes = [jax.eval_shape(t.init, one) for t in trainers]
-    state = jax.vmap(trainers[-1].init)(cells)
+    state = jax.jit(jax.vmap(trainers[-1].init))(cells)
     by_stream = run_by_stream(trainers, shapes, layout.bundle, layout.streams, num_steps=10)
     runs = [functools.partial(t.run, num_steps=10) for t in trainers]
     by_class = run_by_class(runs, shapes, classes, at_once=2)
@@ -389,7 +390,7 @@ def test_features_by_class_equal_features_at_the_widest_width():
     assert [classes[k] for k in ends] == [4, 16]
     # Widths 2 and 3 form a group of class 4, widths 7 and 16 one of class 16.
     program, trainers, cells, shapes, state, curves = _trained_by_class(1, classes)
-    heldout = jax.vmap(make_heldout(program.spec))(state.world, cells)
+    heldout = jax.jit(jax.vmap(make_heldout(program.spec)))(state.world, cells)
     features = map_by_class(
         [make_features(trainers[k]) for k in ends], [shapes[k] for k in ends], [4, 16], 2
     )
