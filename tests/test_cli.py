@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,49 @@ def test_console_script_success_exits_zero_with_all_its_output(capsys) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == expected
+
+
+KEEP_FREED_MEMORY = """
+import ctypes, resource, threading
+from clj.cli import keep_freed_memory
+assert keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+sizes = [3 << 20, 12 << 20]
+
+def cycle():
+    blocks = [libc.malloc(size) for size in sizes]
+    for block, size in zip(blocks, sizes):
+        ctypes.memset(block, 1, size)
+    for block in blocks:
+        libc.free(block)
+
+def work(faults):
+    cycle()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        cycle()
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+
+faults = []
+worker = threading.Thread(target=work, args=(faults,))
+worker.start()
+worker.join()
+print(faults[0], sum(sizes) // 4096)
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="glibc only",
+)
+def test_freed_blocks_are_reused_without_page_faults() -> None:
+    """After :func:`keep_freed_memory`, blocks of a few megabytes freed and allocated again by a
+    thread come back without faulting their pages in again (glibc's defaults fault a whole
+    cycle's pages in once more after the first)."""
+    run = subprocess.run(
+        [sys.executable, "-c", KEEP_FREED_MEMORY], capture_output=True, text=True, check=True
+    )
+    faults, pages = map(int, run.stdout.split())
+    assert faults < pages // 4, run.stdout
