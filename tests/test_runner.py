@@ -44,17 +44,30 @@ def test_training_in_groups_matches_one_vmap():
 
 
 def test_cpu_compile_options_leave_what_xla_flags_sets_to_them(monkeypatch):
-    """The run-once programs' older emitters and the LLVM level are asked for only where
-    ``XLA_FLAGS`` does not set them; the training program keeps the fusion emitters."""
-    from clj.runner import _can_choose_emitters, _cpu_options
+    """The run-once programs' older emitters, the LLVM level and the codegen split are asked for
+    only where ``XLA_FLAGS`` does not set them; the training program keeps the fusion emitters."""
+    from clj.runner import _can_choose_emitters, _cpu_options, _xla_accepts, codegen_modules
 
     monkeypatch.setenv("XLA_FLAGS", "")
     emitters = {"xla_cpu_use_fusion_emitters": False} if _can_choose_emitters() else {}
-    assert _cpu_options(1) == {"xla_backend_optimization_level": 1}
+    split = "xla_cpu_parallel_codegen_split_count"
+    modules = {split: codegen_modules()} if _xla_accepts(split, 1) else {}
+    assert _cpu_options(1) == {"xla_backend_optimization_level": 1, **modules}
     assert _cpu_options(1, fusion_emitters=False) == {
         "xla_backend_optimization_level": 1,
+        **modules,
         **emitters,
     }
-    flags = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=true"
+    flags = f"--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=true --{split}=4"
     monkeypatch.setenv("XLA_FLAGS", flags)
     assert _cpu_options(1, fusion_emitters=False) == {}
+
+
+def test_codegen_modules_share_the_cores_among_the_compiles(monkeypatch):
+    """One module per program while the concurrent compiles outnumber the cores, more with more
+    cores; never fewer than one."""
+    import clj.runner as R
+
+    for cores, modules in ((1, 1), (2, 1), (3, 1), (16, 16 // R.COMPILE_THREADS), (96, 32)):
+        monkeypatch.setattr(R.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)))
+        assert R.codegen_modules() == max(1, cores // R.COMPILE_THREADS) == modules
