@@ -32,6 +32,7 @@ __all__ = [
     "METRICS",
     "Features",
     "HeldOut",
+    "features_shapes",
     "heldout_key",
     "make_evaluate",
     "make_features",
@@ -186,6 +187,31 @@ def make_features(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array, He
         return out
 
     return features
+
+
+def features_shapes(spec: Spec) -> Features:
+    """The shapes and dtypes of one cell's :class:`Features` (what :func:`make_features`
+    returns), from ``spec`` alone: the metrics can be lowered before anything is traced."""
+    n, d = spec.eval_size, spec.max_out_dim
+
+    def like(shape: tuple[int, ...], dtype: Any) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(shape, jnp.dtype(dtype))
+
+    z, labels = like((n, d), jnp.float32), like((n,), jnp.int32)
+    return Features(
+        z_train=z,
+        train_fine=labels,
+        train_coarse=labels,
+        z_test=z,
+        test_fine=labels,
+        test_coarse=labels,
+        z1=z,
+        z2=z,
+        eval_loss=like((), jnp.float32),
+        trained_finite=like((), jnp.bool_),
+        fine_count=like((), jnp.int32),
+        kmeans_key=like((2,), jnp.uint32),
+    )
 
 
 def score_key(spec: Spec) -> tuple:

@@ -53,6 +53,7 @@ from clj.distributed import (
 from clj.evaluate import (
     Features,
     HeldOut,
+    features_shapes,
     heldout_key,
     make_features,
     make_heldout,
@@ -562,7 +563,11 @@ def run_program(
     def start_compiles(cells: Any, host_cells: Any) -> dict[Any, Any]:
         """Lowers every program a chunk needs and starts compiling each in the background as
         soon as it is lowered, so that lowering the next overlaps compiling the last; the
-        shared held-out and metrics stages too, unless another program started them."""
+        shared metrics and held-out stages too, unless another program started them.
+
+        The metrics, whose compile is the longest after the training program's, come third
+        (their input shapes follow from the spec, :func:`~clj.evaluate.features_shapes`), so
+        that they do not compile alone after the others."""
         lowered = init.lower(cells)
         options = _cpu_options(INIT_OPT_LEVEL, ONCE_FUSION_EMITTERS)
         futures = {"init": compile_in_background(lowered, options)}
@@ -571,13 +576,19 @@ def run_program(
             futures[n] = compile_in_background(
                 run.lower(state, cells, n), _cpu_options(TRAIN_OPT_LEVEL)
             )
+        scored = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct((per_chunk, *a.shape), a.dtype), features_shapes(spec)
+        )
+        scorer.prepare(spec, (scored,))
         sampler.prepare(spec, (state.world, host_cells))
         heldout = jax.eval_shape(jax.vmap(make_heldout(spec)), state.world, host_cells)
         curves = jax.ShapeDtypeStruct((per_chunk, spec.curve_length), np.float32)
         lowered = features_all.lower(state, cells, *_abstract((curves, heldout), mesh))
         options = _cpu_options(EVAL_OPT_LEVEL, ONCE_FUSION_EMITTERS)
         futures["features"] = compile_in_background(lowered, options)
-        scorer.prepare(spec, (lowered.out_info,))
+        made = [(a.shape, a.dtype) for a in jax.tree.leaves(lowered.out_info)]
+        if made != [(a.shape, a.dtype) for a in jax.tree.leaves(scored)]:
+            raise AssertionError(f"features {made} differ from features_shapes {scored}")
         return futures
 
     compiled: dict[Any, Any] = {}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pytest
 
 from clj.cell import stack_cells
 from clj.config import SweepConfig
 from clj.distributed import cell_mesh, cell_sharding, shard_cells
 from clj.evaluate import (
     METRICS,
+    features_shapes,
     heldout_key,
     make_evaluate,
     make_features,
@@ -38,6 +40,31 @@ GRID = dict(
 def _program(width: int):
     (program,) = plan_programs(SweepConfig(**GRID, widths=(width,)))
     return program
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(GRID, widths=(3,)),
+        dict(GRID, widths=(3,), data="gaussian_mixture", depth=2, out_dims=(2, 5)),
+        dict(GRID, widths=(4,), encoder="linear", data="hypercube", clusters=(4,)),
+        dict(GRID, widths=(4,), data="digits", dim=64, encoder="cnn2d", clusters=(10,)),
+    ],
+    ids=["mlp", "padded-out", "linear", "cnn2d"],
+)
+def test_features_shapes_are_what_make_features_returns(settings):
+    """The metrics are lowered from ``features_shapes`` before the features are traced."""
+    (program,) = plan_programs(SweepConfig(**settings))
+    trainer = make_train(program.spec)
+    cell = jax.tree.map(lambda a: a[0], stack_cells(program.cells[:1]))
+    state = jax.eval_shape(trainer.init, cell)
+    curve = jax.ShapeDtypeStruct((program.spec.curve_length,), np.float32)
+    heldout = jax.eval_shape(make_heldout(program.spec), state.world, cell)
+    made = jax.eval_shape(make_features(trainer), state, cell, curve, heldout)
+    want = features_shapes(program.spec)
+    assert type(made) is type(want)
+    for name, a, b in zip(want._fields, made, want, strict=True):
+        assert (a.shape, a.dtype) == (b.shape, b.dtype), name
 
 
 def test_scoring_in_batches_matches_evaluate():
