@@ -191,7 +191,7 @@ def make_features(trainer: Trainer) -> Callable[[TrainState, Cell, jax.Array, He
 
 def features_shapes(spec: Spec) -> Features:
     """The shapes and dtypes of one cell's :class:`Features` (what :func:`make_features`
-    returns), from ``spec`` alone: the metrics can be lowered before anything is traced."""
+    returns), from ``spec`` alone: the metrics can be lowered without tracing the features."""
     n, d = spec.eval_size, spec.max_out_dim
 
     def like(shape: tuple[int, ...], dtype: Any) -> jax.ShapeDtypeStruct:

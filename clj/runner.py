@@ -425,7 +425,7 @@ def codegen_modules() -> int:
     sweep's compiles one after another on one core of its own, two sweeps at the same moment
     (cores swapped each round), took 7.5, 9.1, 9.4 and 8.9 CPU-seconds in one module each against
     8.0, 11.3, 11.0 and 11.0 at XLA's default split; on both cores, three rounds, 9.8, 8.8 and 9.8
-    against 9.7, 10.9 and 10.9. The compiled programs are the same: results are byte-identical.
+    against 9.7, 10.9 and 10.9. Results are byte-identical.
     """
     try:
         cores = len(os.sched_getaffinity(0))
